@@ -1,0 +1,1 @@
+"""Tripwire: Prefect-style automation triggers evaluated over a Kafka event stream."""

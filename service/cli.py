@@ -1,0 +1,60 @@
+"""The `tripwire` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="tripwire",
+        description="Prefect-style automation triggers over a Kafka event stream.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    replay = commands.add_parser(
+        "replay",
+        help="run the trigger core over files and print firings as JSON lines",
+        description=(
+            "Evaluate automations over an events file with a simulated clock and print "
+            "one JSON firing per line on stdout. Invalid events are reported on stderr "
+            "and skipped; an invalid automation exits 2."
+        ),
+    )
+    replay.add_argument("--automations", required=True, metavar="FILE",
+                        help="JSON list of automations (Prefect's JSON; one object = a list of one)")
+    replay.add_argument("--events", required=True, metavar="FILE",
+                        help="events in arrival order, one JSON object per line")
+    replay.add_argument("--ticks", metavar="FILE",
+                        help="when periodic work runs: a JSON list, 'step:SECONDS[,from=..][,until=..]', "
+                        "or one ISO timestamp per line")
+    replay.add_argument("--proactive-mode", choices=("direct", "scheduled"), default="direct",
+                        help="direct: every proactive trigger at every tick (default); "
+                        "scheduled: Prefect's production schedule")
+    replay.add_argument("--feed-state-events", action="store_true",
+                        help="feed prefect.automation.triggered events back in (automation chaining)")
+
+    commands.add_parser("up", help="run the embedded default: broker, worker, API, actions")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `tripwire` console script."""
+    args = build_parser().parse_args(argv)
+    if args.command == "replay":
+        from service import replay
+
+        return replay.main(args)
+    if args.command == "up":
+        from service import embedded
+
+        return embedded.main(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

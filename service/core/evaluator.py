@@ -1,0 +1,234 @@
+"""Reactive and proactive evaluation of one event trigger's buckets (spec §6, §7).
+
+Implementation notes, after `triggers.py:evaluate` in Prefect 3.9.1. For one bucket and
+`now` (the event's `occurred`, or a tick's shifted `as_of`):
+
+1. `now < start`: a late event or an already-fired window; nothing changes (§6.2).
+2. An event inside `[start, end)`, or any event when `within` is 0, is counted and
+   becomes `last_event`.
+3. Reactive fires as soon as `count >= threshold`; Proactive fires once `end <= now`
+   with `count < threshold`. A firing deletes the bucket (§6.3, §7.2).
+4. Not fired and `now < end`: the bucket stays, except that a proactive event that is
+   both an `after` and an expected event and leaves the count at the threshold restarts
+   the window at its own `occurred` (§7.5).
+5. Fired or `now >= end`: with `after` the bucket is deleted; without `after` and with
+   `within` 0 nothing new opens (an unfired bucket stays as it is); otherwise a new
+   window `[max(end, now), +within)` opens, and a reactive event that was not counted
+   is evaluated again against it (§6.4).
+"""
+
+from __future__ import annotations
+
+from service.core.firings import Firing, firing_id
+from service.core.records import EventRecord
+from service.core.store import Bucket, BucketKey, HeldEvent, StateStore
+from service.core.times import MINUTE
+from service.core.triggers import CompiledEventTrigger
+
+__all__ = ["LOOKBACK", "evaluate_event", "evaluate_proactively", "sweep_held_events"]
+
+# ordering/__init__.py:PRECEDING_EVENT_LOOKBACK; also the follower wait limit.
+LOOKBACK = 15 * MINUTE
+# automation_held_events.HELD_EXPECT_EVENTS_RETENTION = 2 x look-back.
+HELD_RETENTION = 2 * LOOKBACK
+
+
+def evaluate_event(
+    trigger: CompiledEventTrigger,
+    key: BucketKey,
+    event: EventRecord,
+    wall: int,
+    store: StateStore,
+) -> list[Firing]:
+    """`reactive_evaluation` for one interested trigger: open, count, fire (spec §6.1)."""
+    name = event.name
+    expected = trigger.expects(name)
+    is_after = trigger.starts_after(name)
+    if trigger.holds_events:
+        held = store.held(trigger.id, key)
+        if any(h.event_id == event.id for h in held):
+            return []  # a held id is not evaluated again (§7.6)
+        if expected and not is_after:
+            store.put_held(trigger.id, key, _retain(trigger, held, event, wall))
+
+    bucket: Bucket | None = None
+    if is_after:
+        # `ensure_bucket`: an existing bucket, even an expired one, is kept as it is.
+        bucket = store.bucket(trigger.id, key)
+        if bucket is None:
+            start, end = event.occurred, event.occurred + trigger.within
+            initial = -1 if expected else 0
+            bucket = Bucket(start, end, initial + _held_in(trigger, key, start, end, store), event)
+            _put(trigger, key, bucket, store)
+    elif not trigger.after and expected:
+        bucket = store.bucket(trigger.id, key)
+        if bucket is None:
+            # The first-bucket look-back catches events up to 15 min older (§6.1).
+            bucket = Bucket(event.occurred - LOOKBACK, event.occurred + trigger.within, 0, event)
+            _put(trigger, key, bucket, store)
+    if not expected:
+        return []
+    if bucket is None:
+        bucket = store.bucket(trigger.id, key)
+        if bucket is None:
+            return []  # an expected event before any `after` event never counts
+    firings: list[Firing] = []
+    _evaluate(trigger, key, bucket, event.occurred, event, wall, store, firings)
+    return firings
+
+
+def evaluate_proactively(
+    trigger: CompiledEventTrigger, as_of: int, wall: int, store: StateStore
+) -> tuple[list[Firing], int]:
+    """`proactive_evaluation`: fire every due window below its threshold (spec §7.2).
+
+    Returns the firings and Prefect's `run_again_at`. Unlike Prefect, every due bucket
+    is evaluated, however many there are (Prefect pages by offset while deleting).
+    """
+    if not trigger.for_each and store.bucket(trigger.id, ()) is None:
+        start, end = as_of, as_of + trigger.within
+        count = _held_in(trigger, (), start, end, store)
+        _put(trigger, (), Bucket(start, end, count), store)
+    for key in store.satisfied_keys(trigger.id):
+        store.delete_bucket(trigger.id, key)
+    firings: list[Firing] = []
+    for key, bucket in store.due_buckets(trigger.id, as_of):
+        _evaluate(trigger, key, bucket, as_of, None, wall, store, firings)
+    run_again_at = as_of + trigger.within
+    next_end = store.next_end_after(trigger.id, as_of)
+    if next_end is not None and next_end < run_again_at:
+        run_again_at = next_end
+    return firings, run_again_at
+
+
+def sweep_held_events(now: int, store: StateStore) -> None:
+    """Drop events first held over 30 min before `now`, unless the key's window is
+    still open at `now` (spec §7.6; both comparisons unshifted)."""
+    cutoff = now - HELD_RETENTION
+    for trigger_id, key in store.held_keys():
+        bucket = store.bucket(trigger_id, key)
+        if bucket is not None and bucket.end > now:
+            continue
+        held = store.held(trigger_id, key)
+        kept = [h for h in held if h.held_at >= cutoff]
+        if len(kept) != len(held):
+            store.put_held(trigger_id, key, kept)
+
+
+def _evaluate(
+    trigger: CompiledEventTrigger,
+    key: BucketKey,
+    bucket: Bucket,
+    now: int,
+    event: EventRecord | None,
+    wall: int,
+    store: StateStore,
+    firings: list[Firing],
+) -> None:
+    count = 1 if event is not None else 0
+    if now < bucket.start:
+        return
+    previous_last = bucket.last_event
+    if count and (trigger.immediate or bucket.start <= now < bucket.end):
+        bucket = Bucket(bucket.start, bucket.end, bucket.count + 1, event)
+        count = 0
+    fired = False
+    if (trigger.reactive or bucket.end <= now) and trigger.meets_threshold(bucket.count):
+        triggering = event if event is not None else bucket.last_event
+        firings.append(
+            Firing(
+                id=firing_id(trigger.id, key, (bucket.start, bucket.end), triggering),
+                trigger_id=trigger.id,
+                automation_id=trigger.automation.id,
+                fired_at=wall,
+                labels=trigger.labels(key),
+                triggering_event=triggering,
+                window=(bucket.start, bucket.end),
+            )
+        )
+        store.delete_bucket(trigger.id, key)
+        fired = True
+    elif now < bucket.end:
+        if event is not None and count == 0 and _restarts(trigger, event, bucket):
+            _restart(trigger, key, event, previous_last, store)
+        else:
+            _put(trigger, key, bucket, store)
+        return
+
+    if trigger.after:
+        store.delete_bucket(trigger.id, key)
+        return
+    if trigger.immediate:
+        if not fired:
+            _put(trigger, key, bucket, store)  # kept as it is, count included (§6.4)
+        return
+    start = max(bucket.end, now)
+    end = start + trigger.within
+    if trigger.reactive and count > 0:
+        # The event lay past the old window: evaluate it again in the new one (§6.4).
+        _evaluate(trigger, key, Bucket(start, end, 0), now, event, wall, store, firings)
+        return
+    _put(trigger, key, Bucket(start, end, count), store)
+
+
+def _restarts(trigger: CompiledEventTrigger, event: EventRecord, bucket: Bucket) -> bool:
+    # Same event in `after` and `expect`, threshold reached inside the window (§7.5).
+    return (
+        trigger.proactive
+        and bucket.count >= trigger.threshold
+        and trigger.starts_after(event.name)
+        and trigger.expects(event.name)
+    )
+
+
+def _restart(
+    trigger: CompiledEventTrigger,
+    key: BucketKey,
+    event: EventRecord,
+    previous_last: EventRecord | None,
+    store: StateStore,
+) -> None:
+    start, end = event.occurred, event.occurred + trigger.within
+    last = event
+    if (
+        previous_last is not None
+        and not trigger.starts_after(previous_last.name)
+        and previous_last.occurred >= event.occurred
+    ):
+        last = previous_last  # the 3.9 rule: a newer expect-only event is kept (§7.5)
+    store.delete_bucket(trigger.id, key)
+    count = _held_in(trigger, key, start, end, store)
+    _put(trigger, key, Bucket(start, end, count, last), store)
+
+
+def _put(trigger: CompiledEventTrigger, key: BucketKey, bucket: Bucket, store: StateStore) -> None:
+    satisfied = trigger.proactive and bucket.count >= trigger.threshold
+    store.put_bucket(trigger.id, key, bucket, satisfied=satisfied)
+
+
+def _held_in(
+    trigger: CompiledEventTrigger, key: BucketKey, start: int, end: int, store: StateStore
+) -> int:
+    if not trigger.holds_events:
+        return 0
+    return sum(1 for h in store.held(trigger.id, key) if start <= h.occurred < end)
+
+
+def _retain(
+    trigger: CompiledEventTrigger, held: list[HeldEvent], event: EventRecord, wall: int
+) -> list[HeldEvent]:
+    """Hold a new event and trim the key's held events as Prefect does (§7.6)."""
+    held = [*held, HeldEvent(event.occurred, event.id, wall)]
+    newest = max(h.occurred for h in held)
+    horizon = max(HELD_RETENTION, trigger.within)
+    held = [h for h in held if h.occurred >= newest - horizon]
+    # In the new event's epoch-aligned slot of width `within`, the first and last
+    # `threshold` events decide any window; the rest can go.
+    slot = event.occurred // trigger.within
+    same = sorted((h for h in held if h.occurred // trigger.within == slot),
+                  key=lambda h: (h.occurred, h.event_id))
+    keep_n = max(trigger.threshold, 0)
+    kept_ids = {h.event_id for h in same[:keep_n]} | {h.event_id for h in same[-keep_n:]} if (
+        keep_n
+    ) else set()
+    return [h for h in held if h.occurred // trigger.within != slot or h.event_id in kept_ids]

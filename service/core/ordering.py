@@ -1,0 +1,79 @@
+"""Causal ordering by `follows`, de-duplication by id, and the events clock (spec §7.1, §9)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from service.core.records import EventRecord
+from service.core.store import StateStore
+from service.core.times import MINUTE
+
+__all__ = ["MAX_FOLLOWER_DEPTH", "SEEN_EXPIRATION", "EventsClock", "Ordering"]
+
+SEEN_EXPIRATION = 30 * MINUTE
+MAX_FOLLOWER_DEPTH = 20
+_FOLLOWER_WAIT = 15 * MINUTE
+
+_CLOCK = "events_clock"
+_CLOCK_UPDATED = "events_clock_updated"
+
+
+@dataclass(slots=True)
+class EventsClock:
+    """Prefect's events clock: proactive time runs on event time plus the wall time
+    elapsed since the last event (`update_events_clock`, `get_events_clock_offset`)."""
+
+    store: StateStore
+
+    def update(self, occurred: int, wall: int) -> None:
+        """Record an event that reached evaluation at `wall`."""
+        seen = min(occurred, wall)
+        clock = self.store.meta(_CLOCK)
+        if clock is None or seen >= clock:
+            self.store.put_meta(_CLOCK, seen)
+        self.store.put_meta(_CLOCK_UPDATED, wall)
+
+    def offset(self) -> int:
+        """clock - (wall time of the latest event); 0 before any event."""
+        clock, updated = self.store.meta(_CLOCK), self.store.meta(_CLOCK_UPDATED)
+        if clock is None or updated is None:
+            return 0
+        return clock - updated
+
+
+@dataclass(slots=True)
+class Ordering:
+    """The seen-id cache and the follower buffer of `ordering/memory.py`."""
+
+    store: StateStore
+
+    def already_seen(self, event_id: str, now: int) -> bool:
+        """Processed less than 30 minutes ago (spec §9.3)."""
+        at = self.store.seen_at(event_id)
+        return at is not None and now < at + SEEN_EXPIRATION
+
+    def mark_seen(self, event_id: str, now: int) -> None:
+        """The event's evaluation has ended."""
+        self.store.mark_seen(event_id, now)
+
+    def must_wait(self, event: EventRecord, now: int) -> bool:
+        """Hold the event while its leader is unseen and it is under 15 min old (§9.2)."""
+        leader = event.follows
+        if leader is None or leader == event.id or self.already_seen(leader, now):
+            return False
+        received = event.received if event.received is not None else now
+        if now - received >= _FOLLOWER_WAIT:
+            return False
+        self.store.add_follower(event)
+        return True
+
+    def lost_followers(self, now: int) -> list[EventRecord]:
+        """Followers held 15 minutes or more, released for evaluation on their own."""
+        lost = self.store.followers_received_by(now - _FOLLOWER_WAIT)
+        for event in lost:
+            self.store.remove_follower(event)
+        return lost
+
+    def forget_expired(self, now: int) -> None:
+        """Bound the seen-id memory to the 30-minute window."""
+        self.store.forget_seen_before(now - SEEN_EXPIRATION)

@@ -1,0 +1,47 @@
+"""The small hierarchy of errors Tripwire raises, each with a message a user can act on."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "ConfigError",
+    "DecodeError",
+    "ServiceError",
+    "StateStoreError",
+    "ValidationFailed",
+]
+
+
+class ServiceError(Exception):
+    """Root of every error Tripwire raises on purpose."""
+
+    retriable: ClassVar[bool] = False
+
+
+class ValidationFailed(ServiceError):
+    """Input (an event or an automation) broke a rule; the message names the field and rule."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{loc}: {msg}" if loc else msg for loc, msg in errors))
+
+
+class DecodeError(ServiceError):
+    """A record could not be decoded (not JSON, not an object, invalid UTF-8, too large)."""
+
+
+class ConfigError(ServiceError):
+    """A setting or an input file is unusable.
+
+    Operator action: fix the setting or path named in the message and start again.
+    """
+
+
+class StateStoreError(ServiceError):
+    """The state store could not be opened or written.
+
+    Operator action: check that the state directory is writable and not held by another worker.
+    """
+
+    retriable = True

@@ -1,0 +1,324 @@
+"""Prefect's automation JSON, accepted verbatim, with the server's validation rules (spec §2-3)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from service.models.errors import validated
+
+__all__ = [
+    "ACTION_TYPES",
+    "Action",
+    "Automation",
+    "CompoundTrigger",
+    "EventTrigger",
+    "ResourceSpec",
+    "SequenceTrigger",
+    "Trigger",
+    "parse_automation",
+    "parse_automations",
+]
+
+# Labels to one pattern or a list of patterns (spec §4.2).
+ResourceSpec = dict[str, str | list[str]]
+
+PROACTIVE_MIN_WITHIN = timedelta(seconds=10)
+
+ACTION_TYPES = frozenset(
+    {
+        "do-nothing",
+        "run-deployment",
+        "pause-deployment",
+        "resume-deployment",
+        "cancel-flow-run",
+        "delete-flow-run",
+        "change-flow-run-state",
+        "suspend-flow-run",
+        "resume-flow-run",
+        "call-webhook",
+        "send-notification",
+        "pause-work-pool",
+        "resume-work-pool",
+        "pause-work-queue",
+        "resume-work-queue",
+        "pause-automation",
+        "resume-automation",
+        "emit-event",
+    }
+)
+
+_RUN_LOOP_EVENTS = frozenset(
+    {
+        "prefect.flow-run.Scheduled",
+        "prefect.flow-run.Pending",
+        "prefect.flow-run.Running",
+        "prefect.flow-run.*",
+    }
+)
+
+
+class _Model(BaseModel):
+    # Unknown fields are ignored, as Prefect's server models do (spec §2).
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class Action(BaseModel):
+    """One action in Prefect's JSON shape; fields beyond `type` belong to the action."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+
+    @field_validator("type")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in ACTION_TYPES:
+            allowed = ", ".join(sorted(ACTION_TYPES))
+            msg = f"unknown action type {value!r}; expected one of: {allowed}"
+            raise ValueError(msg)
+        return value
+
+
+class EventTrigger(_Model):
+    """A reactive or proactive event trigger (spec §3.1)."""
+
+    type: Literal["event"] = "event"
+    id: uuid.UUID | None = None
+    match: ResourceSpec = Field(default_factory=dict)
+    match_related: ResourceSpec | list[ResourceSpec] = Field(default_factory=dict)
+    after: list[str] = Field(default_factory=list)
+    expect: list[str] = Field(default_factory=list)
+    for_each: list[str] = Field(default_factory=list)
+    posture: Literal["Reactive", "Proactive"]
+    # Prefect does not validate the threshold: zero and negatives are accepted (spec §3.1).
+    threshold: int = 1
+    within: timedelta = Field(default=timedelta(0), validate_default=True)
+
+    @field_validator("within", mode="before")
+    @classmethod
+    def _within_before(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            msg = "`within` should be a valid timedelta"
+            raise ValueError(msg)
+        # Prefect runs the proactive rule before the >= 0 check, so a negative proactive
+        # `within` gets this message; missing or 0 becomes 10 s (spec §3.1).
+        if info.data.get("posture") != "Proactive":
+            return value
+        seconds = _seconds(value)
+        if seconds == 0:
+            return PROACTIVE_MIN_WITHIN
+        if seconds is not None and seconds < PROACTIVE_MIN_WITHIN.total_seconds():
+            msg = "`within` for Proactive triggers must be greater than or equal to 10 seconds"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("within")
+    @classmethod
+    def _within_non_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            msg = "Input should be greater than or equal to 0 seconds"
+            raise ValueError(msg)
+        return value
+
+
+def _seconds(value: Any) -> float | None:
+    """Best-effort seconds of a duration before pydantic parses it; None if unknown."""
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            try:
+                return _Duration.model_validate({"value": value}).value.total_seconds()
+            except ValueError:
+                return None
+    return None
+
+
+class _Duration(BaseModel):
+    value: timedelta
+
+
+class CompoundTrigger(_Model):
+    """Fires when `require` of its child triggers have fired within `within` (spec §3.2)."""
+
+    type: Literal["compound"] = "compound"
+    id: uuid.UUID | None = None
+    triggers: list[Trigger]
+    require: int | Literal["any", "all"]
+    # The key is required; its value may be null. No sign check (spec §3.2).
+    within: timedelta | None
+
+    @model_validator(mode="after")
+    def _require_fits(self) -> CompoundTrigger:
+        if isinstance(self.require, int):
+            if self.require < 1:
+                msg = "require must be at least 1"
+                raise ValueError(msg)
+            if self.require > len(self.triggers):
+                msg = "require must be less than or equal to the number of triggers"
+                raise ValueError(msg)
+        return self
+
+    @property
+    def num_expected_firings(self) -> int:
+        if self.require == "any":
+            return 1
+        if self.require == "all":
+            return len(self.triggers)
+        return self.require
+
+
+class SequenceTrigger(_Model):
+    """Fires when all its child triggers have fired in declared order (spec §3.2)."""
+
+    type: Literal["sequence"] = "sequence"
+    id: uuid.UUID | None = None
+    triggers: list[Trigger]
+    within: timedelta | None
+
+    @property
+    def num_expected_firings(self) -> int:
+        return len(self.triggers)
+
+
+def _trigger_kind(data: Any) -> str:
+    # Prefect's client discriminator: a missing `type` is inferred from the shape.
+    if isinstance(data, BaseModel):
+        return str(getattr(data, "type", "event"))
+    if not isinstance(data, dict):
+        return "event"
+    if "type" in data:
+        return str(data["type"])
+    if "triggers" in data:
+        return "compound" if "require" in data else "sequence"
+    return "event"
+
+
+Trigger = Annotated[
+    Annotated[EventTrigger, Tag("event")]
+    | Annotated[CompoundTrigger, Tag("compound")]
+    | Annotated[SequenceTrigger, Tag("sequence")],
+    Discriminator(
+        _trigger_kind,
+        custom_error_type="trigger_type",
+        custom_error_message="unknown trigger type; expected 'event', 'compound' or 'sequence'",
+    ),
+]
+
+CompoundTrigger.model_rebuild()
+SequenceTrigger.model_rebuild()
+
+
+class Automation(_Model):
+    """An automation: one root trigger and the actions its firings run."""
+
+    id: uuid.UUID | None = None
+    name: str
+    description: str = ""
+    enabled: bool = True
+    tags: list[str] = Field(default_factory=list)
+    trigger: Trigger
+    actions: list[Action]
+    actions_on_trigger: list[Action] = Field(default_factory=list)
+    actions_on_resolve: list[Action] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _prevent_run_deployment_loops(self) -> Automation:
+        # AutomationCore.prevent_run_deployment_loops (spec §2).
+        trigger = self.trigger
+        if not self.enabled or not isinstance(trigger, EventTrigger):
+            return self
+        if trigger.posture != "Reactive" or not _RUN_LOOP_EVENTS & set(trigger.expect):
+            return self
+        for action in self.actions:
+            if action.type != "run-deployment":
+                continue
+            source = (action.model_extra or {}).get("source", "selected")
+            if source == "inferred":
+                msg = (
+                    "Running an inferred deployment from a flow run state change event "
+                    "will lead to an infinite loop of flow runs."
+                )
+                raise ValueError(msg)
+            if _could_match_any_flow_run(trigger.match) and _related_could_match(
+                trigger.match_related
+            ):
+                msg = (
+                    "Running a selected deployment from a flow run state change event "
+                    "may lead to an infinite loop of flow runs."
+                )
+                raise ValueError(msg)
+        return self
+
+    def with_ids(self) -> Automation:
+        """Give the automation and every nested trigger a stable id where none was given."""
+        automation_id = self.id or uuid.uuid5(uuid.NAMESPACE_URL, f"tripwire:{self.name}")
+        trigger = _with_trigger_ids(self.trigger, automation_id, "trigger")
+        return self.model_copy(update={"id": automation_id, "trigger": trigger})
+
+
+def _could_match_any_flow_run(spec: ResourceSpec) -> bool:
+    if not spec:
+        return True
+    if set(spec) != {"prefect.resource.id"}:
+        return False
+    values = spec["prefect.resource.id"]
+    values = [values] if isinstance(values, str) else values
+    return "prefect.flow-run.*" in values
+
+
+def _related_could_match(related: ResourceSpec | list[ResourceSpec]) -> bool:
+    specs = [related] if isinstance(related, dict) else related
+    return any(_could_match_any_flow_run(spec) for spec in specs)
+
+
+def _with_trigger_ids(trigger: Any, automation_id: uuid.UUID, path: str) -> Any:
+    update: dict[str, Any] = {}
+    if trigger.id is None:
+        update["id"] = uuid.uuid5(automation_id, path)
+    if isinstance(trigger, CompoundTrigger | SequenceTrigger):
+        update["triggers"] = [
+            _with_trigger_ids(child, automation_id, f"{path}.triggers[{i}]")
+            for i, child in enumerate(trigger.triggers)
+        ]
+    return trigger.model_copy(update=update) if update else trigger
+
+
+def parse_automation(data: Any) -> Automation:
+    """Validate one automation object; raise `ValidationFailed` naming field and rule."""
+    return validated(lambda: Automation.model_validate(data)).with_ids()
+
+
+def parse_automations(data: Any) -> list[Automation]:
+    """Validate a list of automations (a single object is a list of one)."""
+    items = data if isinstance(data, list) else [data]
+    out = []
+    for index, item in enumerate(items):
+        try:
+            out.append(parse_automation(item))
+        except Exception as exc:
+            from service.errors import ValidationFailed
+
+            if isinstance(exc, ValidationFailed) and len(items) > 1:
+                raise ValidationFailed(
+                    [(f"[{index}].{loc}" if loc else f"[{index}]", msg) for loc, msg in exc.errors]
+                ) from None
+            raise
+    return out

@@ -1,0 +1,1 @@
+"""State stores behind the core's `StateStore` protocol: memory and RocksDB."""
