@@ -115,9 +115,7 @@ def _tick_value(value: Any) -> int:
     return to_us(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
 
 
-def _step_ticks(
-    spec: str, events: list[TimedEvent], automations: list[Automation]
-) -> list[int]:
+def _step_ticks(spec: str, events: list[TimedEvent], automations: list[Automation]) -> list[int]:
     parts = spec.removeprefix("step:").split(",")
     step = round(float(parts[0]) * SECOND)
     if step <= 0:
@@ -172,16 +170,16 @@ def firing_line(fired: AutomationFiring) -> dict[str, Any]:
     return line
 
 
-def _timeline(replay: ReplayInput) -> Iterator[tuple[str, TimedEvent | int]]:
+def _timeline(replay: ReplayInput) -> Iterator[TimedEvent | int]:
     ticks = iter(replay.ticks)
     tick = next(ticks, None)
     for timed in replay.events:
         while tick is not None and tick < timed.wall:
-            yield "tick", tick
+            yield tick
             tick = next(ticks, None)
-        yield "event", timed
+        yield timed
     while tick is not None:
-        yield "tick", tick
+        yield tick
         tick = next(ticks, None)
 
 
@@ -203,7 +201,7 @@ def run(
     )
     fired = 0
     write = out.write
-    for kind, item in _timeline(replay):
+    for item in _timeline(replay):
         if isinstance(item, TimedEvent):
             firings = engine.process(item.record, item.wall)
             if progress is not None:

@@ -67,7 +67,7 @@ class Engine:
         *,
         proactive_mode: str = "direct",
         feed_state_events: bool = False,
-        state_event_id: Callable[[int], str] | Callable[[int, Firing], str] = firing_state_event_id,
+        state_event_id: Callable[[int, Firing], str] = firing_state_event_id,
     ) -> None:
         if proactive_mode not in ("direct", "scheduled"):
             msg = f"proactive mode must be 'direct' or 'scheduled', not {proactive_mode!r}"
@@ -172,7 +172,7 @@ class Engine:
         self, automation: CompiledAutomation, firing: Firing, out: list[AutomationFiring]
     ) -> None:
         self._firing_count += 1
-        event_id = self._state_event_id(self._firing_count, firing)  # type: ignore[call-arg]
+        event_id = self._state_event_id(self._firing_count, firing)
         event = state_change_event(automation, firing, event_id)
         out.append(AutomationFiring(automation, firing, event))
 

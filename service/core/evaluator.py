@@ -102,8 +102,10 @@ def evaluate_proactively(
 
 
 def sweep_held_events(now: int, store: StateStore) -> None:
-    """Drop events first held over 30 min before `now`, unless the key's window is
-    still open at `now` (spec §7.6; both comparisons unshifted)."""
+    """Drop events first held over 30 min before `now` (spec §7.6).
+
+    A key whose window is still open at `now` keeps them; both comparisons are unshifted.
+    """
     cutoff = now - HELD_RETENTION
     for trigger_id, key in store.held_keys():
         bucket = store.bucket(trigger_id, key)
@@ -225,10 +227,14 @@ def _retain(
     # In the new event's epoch-aligned slot of width `within`, the first and last
     # `threshold` events decide any window; the rest can go.
     slot = event.occurred // trigger.within
-    same = sorted((h for h in held if h.occurred // trigger.within == slot),
-                  key=lambda h: (h.occurred, h.event_id))
+    same = sorted(
+        (h for h in held if h.occurred // trigger.within == slot),
+        key=lambda h: (h.occurred, h.event_id),
+    )
     keep_n = max(trigger.threshold, 0)
-    kept_ids = {h.event_id for h in same[:keep_n]} | {h.event_id for h in same[-keep_n:]} if (
-        keep_n
-    ) else set()
+    kept_ids = (
+        {h.event_id for h in same[:keep_n]} | {h.event_id for h in same[-keep_n:]}
+        if (keep_n)
+        else set()
+    )
     return [h for h in held if h.occurred // trigger.within != slot or h.event_id in kept_ids]

@@ -37,8 +37,10 @@ def firing_id(
     triggering_event: EventRecord | None,
     state: str = "Triggered",
 ) -> str:
-    """The same (trigger, key, window, event, state) always gives the same id, so a
-    redelivered firing can be recognised by its consumers."""
+    """Derive a firing id from (trigger, key, window, event, state), never at random.
+
+    A redelivered firing therefore carries the same id and its consumers can dedupe it.
+    """
     event_id = triggering_event.id if triggering_event is not None else "-"
     name = f"{trigger_id}|{key!r}|{window[0]}|{window[1]}|{event_id}|{state}"
     return str(uuid.uuid5(FIRING_NAMESPACE, name))

@@ -20,8 +20,10 @@ _CLOCK_UPDATED = "events_clock_updated"
 
 @dataclass(slots=True)
 class EventsClock:
-    """Prefect's events clock: proactive time runs on event time plus the wall time
-    elapsed since the last event (`update_events_clock`, `get_events_clock_offset`)."""
+    """Prefect's events clock (`update_events_clock`, `get_events_clock_offset`).
+
+    Proactive time runs on event time plus the wall time elapsed since the last event.
+    """
 
     store: StateStore
 
@@ -34,7 +36,7 @@ class EventsClock:
         self.store.put_meta(_CLOCK_UPDATED, wall)
 
     def offset(self) -> int:
-        """clock - (wall time of the latest event); 0 before any event."""
+        """Return clock minus the wall time of the latest event; 0 before any event."""
         clock, updated = self.store.meta(_CLOCK), self.store.meta(_CLOCK_UPDATED)
         if clock is None or updated is None:
             return 0

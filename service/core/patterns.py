@@ -78,7 +78,7 @@ def compile_resource_spec(spec: Mapping[str, str | Sequence[str]]) -> ResourcePr
     if not checks:
         return lambda resource: True
     if len(checks) == 1:
-        (label, check), = checks
+        ((label, check),) = checks
 
         def single(resource: Mapping[str, str]) -> bool:
             value = resource.get(label)
@@ -97,8 +97,11 @@ def compile_resource_spec(spec: Mapping[str, str | Sequence[str]]) -> ResourcePr
 
 
 def covers_name_regex(expect: Sequence[str], after: Sequence[str]) -> NamePredicate:
-    """`EventTrigger.event_pattern`: escaped patterns, `*` is one or more characters,
-    matched at the start of the name; an empty `expect` admits any non-empty name."""
+    """`EventTrigger.event_pattern`, matched at the start of the name.
+
+    Patterns are escaped and `*` means one or more characters; an empty `expect` admits
+    any non-empty name.
+    """
     if not expect:
         return lambda name: bool(name)
     patterns = sorted(set(expect) | set(after))

@@ -35,7 +35,7 @@ class EventRecord:
         self.related = source.related
 
     def with_received(self, received: int) -> EventRecord:
-        """This event, stamped as received at `received` if it carried no `received`."""
+        """Return the event stamped as received at `received` if it carried no `received`."""
         if self.received is not None:
             return self
         return EventRecord(self.source, received)

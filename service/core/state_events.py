@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from service.core.firings import Firing
@@ -12,7 +13,10 @@ from service.models.events import Event
 
 __all__ = ["state_change_event"]
 
-_EVENT_NAMES = {"Triggered": "prefect.automation.triggered", "Resolved": "prefect.automation.resolved"}
+_EVENT_NAMES = {
+    "Triggered": "prefect.automation.triggered",
+    "Resolved": "prefect.automation.resolved",
+}
 
 
 def state_change_event(
@@ -40,7 +44,7 @@ def state_change_event(
         "triggering_event": triggering.to_json() if triggering is not None else None,
     }
     source = Event(
-        id=event_id,  # type: ignore[arg-type]  # pydantic parses the UUID string
+        id=uuid.UUID(event_id),
         occurred=from_us(firing.fired_at),
         event=_EVENT_NAMES[firing.state],
         resource=resource,

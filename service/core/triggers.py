@@ -92,9 +92,9 @@ class CompiledEventTrigger:
         # Held expect events exist only for proactive triggers with `after` (spec §7.6).
         self.holds_events = self.proactive and bool(self.after)
         # find_interested_triggers: an empty `expect` files the trigger under `*` only.
-        self.prefilter_patterns = tuple(sorted(set(self.expect) | set(self.after))) if (
-            self.expect
-        ) else ("*",)
+        self.prefilter_patterns = (
+            tuple(sorted(set(self.expect) | set(self.after))) if (self.expect) else ("*",)
+        )
         # The pre-filter is a plain fnmatch: a `!` is a literal character there (spec §4.1).
         self._prefilter = _any_of([compile_glob(p) for p in self.prefilter_patterns])
         self._covers_name = covers_name_regex(self.expect, self.after)
@@ -125,11 +125,9 @@ class CompiledEventTrigger:
             return False
         if not self._match(event.resource):
             return False
-        for spec in self._related:
-            # One object: some related resource meets every label (spec §4.3).
-            if not any(spec(resource) for resource in event.related):
-                return False
-        return True
+        # Each object on its own: some related resource meets all its labels (spec §4.3).
+        related = event.related
+        return all(any(spec(resource) for resource in related) for spec in self._related)
 
     def bucketing_key(self, event: EventRecord) -> BucketKey:
         """One value per sorted `for_each` selector, `""` when missing (spec §5)."""
@@ -199,7 +197,9 @@ def _walk(trigger: CompiledTrigger | None) -> list[CompiledTrigger]:
 
 def compile_automation(automation: Automation, order: int = 0) -> CompiledAutomation:
     """Compile a validated automation (with ids) into its trigger tree."""
-    assert automation.id is not None, "call Automation.with_ids() first"
+    if automation.id is None:
+        msg = "automation has no id; call Automation.with_ids() first"
+        raise ValueError(msg)
     compiled = CompiledAutomation(
         id=str(automation.id),
         name=automation.name,
@@ -231,7 +231,9 @@ def _compile(
             match=trigger.match,
             match_related=trigger.match_related,
         )
-    assert isinstance(trigger, CompoundTrigger | SequenceTrigger)
+    if not isinstance(trigger, CompoundTrigger | SequenceTrigger):
+        msg = f"cannot compile trigger of type {type(trigger).__name__}"
+        raise TypeError(msg)
     composite = CompiledComposite(
         id=str(trigger.id),
         automation=automation,

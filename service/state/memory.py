@@ -131,20 +131,19 @@ class MemoryStateStore:
 
     # -- causal ordering ------------------------------------------------------------------
     def add_follower(self, event: EventRecord) -> None:
-        assert event.follows is not None
-        self._followers.setdefault(event.follows, {})[event.id] = event
+        self._followers.setdefault(_leader(event), {})[event.id] = event
 
     def followers_of(self, leader_id: str) -> list[EventRecord]:
         waiting = self._followers.get(leader_id, {})
         return sorted(waiting.values(), key=lambda e: (e.occurred, e.id))
 
     def remove_follower(self, event: EventRecord) -> None:
-        assert event.follows is not None
-        waiting = self._followers.get(event.follows)
+        leader = _leader(event)
+        waiting = self._followers.get(leader)
         if waiting is not None:
             waiting.pop(event.id, None)
             if not waiting:
-                del self._followers[event.follows]
+                del self._followers[leader]
 
     def followers_received_by(self, cutoff: int) -> list[EventRecord]:
         lost = [
@@ -174,3 +173,10 @@ class MemoryStateStore:
         for held_key in [k for k in self._held if k[0] == trigger_id]:
             del self._held[held_key]
         self._children.pop(trigger_id, None)
+
+
+def _leader(event: EventRecord) -> str:
+    if event.follows is None:
+        msg = f"event {event.id} follows no event and cannot wait for a leader"
+        raise ValueError(msg)
+    return event.follows

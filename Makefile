@@ -1,0 +1,48 @@
+# Tripwire: every developer and CI task runs from here. `make help` lists them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint format bench bench-core bench-quick conformance clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install Tripwire with its dev tools
+
+run: install ## run the service on its embedded default (broker, worker, API, actions)
+	$(BIN)/tripwire up
+
+lint: install ## ruff (lint + format check) and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint ## lint, then every test suite (unit, contract, conformance, bench smoke)
+	$(BIN)/python -m pytest
+
+conformance: install ## the public conformance scenarios through `tripwire replay`
+	$(BIN)/python tests/conformance/check.py --engine '$(BIN)/tripwire replay --automations {automations} --events {events} {ticks} {args}'
+
+bench: bench-core ## every benchmark; figures go to docs/benchmarks.md
+
+bench-core: install ## replay throughput for 10, 1,000 and 100,000 automations
+	$(BIN)/python bench/bench_core.py --write-docs
+
+bench-quick: install ## a seconds-long smoke run of the benchmark harness
+	$(BIN)/python bench/bench_core.py --quick
+
+clean: ## remove the venv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
