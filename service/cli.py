@@ -56,7 +56,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="feed prefect.automation.triggered events back in (automation chaining)",
     )
 
-    commands.add_parser("up", help="run the embedded default: broker, worker, API, actions")
+    commands.add_parser(
+        "up",
+        help="run the embedded default: a local broker and a worker (Ctrl-C stops all)",
+        description=(
+            "Start a local Kafka-protocol broker (Tansu) on TRIPWIRE_KAFKA_BOOTSTRAP, "
+            "create the topics, re-publish the automations saved in TRIPWIRE_DATA_DIR "
+            "and run one stream worker."
+        ),
+    )
+    commands.add_parser(
+        "worker",
+        help="run one stream worker against TRIPWIRE_KAFKA_BOOTSTRAP",
+        description=(
+            "Run a stream worker (route, evaluate, compose agents and the tick timer) "
+            "on any Kafka cluster; settings come from TRIPWIRE_* environment variables."
+        ),
+    )
     return parser
 
 
@@ -68,14 +84,27 @@ def main(argv: list[str] | None = None) -> int:
 
         status: int = replay.main(args)
         return status
-    if args.command == "up":
-        print(
-            "tripwire up: the embedded stream service (broker, worker, API, actions) is not "
-            "built yet. What runs today: `tripwire replay --automations FILE --events FILE` "
-            "evaluates automations over event files; see README.md.",
-            file=sys.stderr,
+    if args.command in ("up", "worker"):
+        import logging
+
+        from service.config import Settings
+        from service.errors import ServiceError
+
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
-        return 0
+        try:
+            settings = Settings()
+            if args.command == "up":
+                from service.embedded import run_up
+
+                return run_up(settings)
+            from service.worker import run_worker
+
+            return run_worker(settings)
+        except ServiceError as exc:
+            print(f"tripwire {args.command}: {exc}", file=sys.stderr)
+            return 2
     return 2
 
 

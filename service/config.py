@@ -36,8 +36,30 @@ class Settings(BaseSettings):
     topic_automations: str = Field(
         "tripwire.automations", description="compacted topic of automations"
     )
+    topic_actions_dlq: str = Field(
+        "tripwire.actions.dlq", description="actions that kept failing, with their error"
+    )
+    replication_factor: int = Field(1, ge=1, description="replication of created topics")
     max_event_bytes: int = Field(
         1_500_000, ge=1, description="larger event records are dead-lettered (Prefect's limit)"
+    )
+    app_id: str = Field("tripwire", description="Kafka consumer group of the workers")
+    state_dir: Path = Field(
+        Path("data/worker"), description="this worker's RocksDB tables (one per worker)"
+    )
+    standby_replicas: int = Field(1, ge=0, description="standby table replicas per partition")
+    broker_session_timeout: float = Field(
+        10.0, gt=0, description="seconds before a silent worker's partitions move"
+    )
+    broker_heartbeat_interval: float = Field(1.0, gt=0, description="consumer heartbeat seconds")
+    batch_size: int = Field(1000, ge=1, description="records taken per batch by each agent")
+    batch_linger: float = Field(0.02, gt=0, description="seconds an agent waits to fill a batch")
+    emit_state_events: bool = Field(
+        True, description="publish prefect.automation.triggered events to the events topic"
+    )
+    worker_web_host: str = Field("127.0.0.1", description="worker web server address")
+    worker_web_port: int = Field(
+        6066, ge=0, description="worker web server port (0: no web server)"
     )
     api_host: str = Field("127.0.0.1", description="address the automations API listens on")
     api_port: int = Field(4300, description="port the automations API listens on")

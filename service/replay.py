@@ -148,7 +148,7 @@ def _longest_proactive_within(automations: list[Automation]) -> int:
                 if trigger.posture == "Proactive":
                     longest = max(longest, micros(trigger.within))
             else:
-                stack.extend(trigger.triggers)
+                stack.extend(getattr(trigger, "triggers", ()))  # a metric trigger has none
     return longest
 
 

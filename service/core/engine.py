@@ -14,9 +14,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from service.core.composite import child_fired
-from service.core.evaluator import evaluate_event, evaluate_proactively, sweep_held_events
+from service.core.evaluator import (
+    evaluate_due_bucket,
+    evaluate_event,
+    evaluate_proactively,
+    sweep_held_events,
+)
 from service.core.firings import Firing
 from service.core.index import TriggerIndex
+from service.core.metrics import CompiledMetricTrigger, MetricTriggers
 from service.core.ordering import MAX_FOLLOWER_DEPTH, EventsClock, Ordering
 from service.core.records import EventRecord
 from service.core.state_events import state_change_event
@@ -82,6 +88,8 @@ class Engine:
         self.automations: list[CompiledAutomation] = []
         self.index = TriggerIndex()
         self.proactive: list[CompiledEventTrigger] = []
+        self.metrics = MetricTriggers((), store)
+        self._proactive_by_id: dict[str, CompiledEventTrigger] = {}
         self.load(automations)
 
     def load(self, automations: Iterable[Automation]) -> None:
@@ -93,6 +101,10 @@ class Engine:
         triggers = [t for a in compiled for t in a.event_triggers()]
         self.index = TriggerIndex(triggers)
         self.proactive = [t for t in triggers if t.proactive]
+        self.metrics = MetricTriggers(
+            [t for a in compiled for t in a.metric_triggers()], self.store
+        )
+        self._proactive_by_id = {t.id: t for t in self.proactive}
 
     # -- events ----------------------------------------------------------------------
     def process(self, event: EventRecord, wall: int) -> list[AutomationFiring]:
@@ -118,6 +130,7 @@ class Engine:
             key = trigger.bucketing_key(event)
             for firing in evaluate_event(trigger, key, event, wall, self.store):
                 self._fire(trigger, firing, wall, out)
+        self.metrics.observe(event)  # metric triggers aggregate; they fire only at ticks
         self.ordering.mark_seen(event.id, wall)
         # Followers run at once, in `occurred` order, stamped with the leader's time;
         # one that would be too deep stops the loop and stays held (spec §9.2).
@@ -144,9 +157,20 @@ class Engine:
                 self.store.put_meta(f"next_run:{trigger.id}", run_again_at)
             for firing in firings:
                 self._fire(trigger, firing, wall, out)
+        # Metric triggers are judged at the tick's wall time (docs/metric-triggers.md).
+        for metric, firing in self.metrics.evaluate(wall):
+            self._fire(metric, firing, wall, out)
         sweep_held_events(wall, self.store)
         for trigger_id, key in self.store.expired_buckets(as_of - EXPIRED_BUCKET_BUFFER):
-            self.store.delete_bucket(trigger_id, key)
+            # Prefect's sweep can delete a due proactive bucket that its schedule has not
+            # evaluated yet, so it never fires; Tripwire evaluates it first (semantics.md).
+            trigger = self._proactive_by_id.get(trigger_id)
+            if trigger is not None:
+                for firing in evaluate_due_bucket(trigger, key, as_of, wall, self.store):
+                    self._fire(trigger, firing, wall, out)
+            bucket = self.store.bucket(trigger_id, key)
+            if bucket is not None and bucket.end <= as_of - EXPIRED_BUCKET_BUFFER:
+                self.store.delete_bucket(trigger_id, key)
         self.ordering.forget_expired(wall)
         self._feed_back(out, 0, wall)
         return out
@@ -154,7 +178,7 @@ class Engine:
     # -- firings -----------------------------------------------------------------------
     def _fire(
         self,
-        trigger: CompiledEventTrigger | CompiledComposite,
+        trigger: CompiledEventTrigger | CompiledComposite | CompiledMetricTrigger,
         firing: Firing | None,
         wall: int,
         out: list[AutomationFiring],

@@ -25,7 +25,13 @@ from service.core.store import Bucket, BucketKey, HeldEvent, StateStore
 from service.core.times import MINUTE
 from service.core.triggers import CompiledEventTrigger
 
-__all__ = ["LOOKBACK", "evaluate_event", "evaluate_proactively", "sweep_held_events"]
+__all__ = [
+    "LOOKBACK",
+    "evaluate_due_bucket",
+    "evaluate_event",
+    "evaluate_proactively",
+    "sweep_held_events",
+]
 
 # ordering/__init__.py:PRECEDING_EVENT_LOOKBACK; also the follower wait limit.
 LOOKBACK = 15 * MINUTE
@@ -78,14 +84,21 @@ def evaluate_event(
 
 
 def evaluate_proactively(
-    trigger: CompiledEventTrigger, as_of: int, wall: int, store: StateStore
+    trigger: CompiledEventTrigger,
+    as_of: int,
+    wall: int,
+    store: StateStore,
+    *,
+    create_global: bool = True,
 ) -> tuple[list[Firing], int]:
     """`proactive_evaluation`: fire every due window below its threshold (spec §7.2).
 
     Returns the firings and Prefect's `run_again_at`. Unlike Prefect, every due bucket
     is evaluated, however many there are (Prefect pages by offset while deleting).
+    `create_global` is False where the store does not own the trigger's global bucket
+    (a partition of the stream service that its key does not route to).
     """
-    if not trigger.for_each and store.bucket(trigger.id, ()) is None:
+    if create_global and not trigger.for_each and store.bucket(trigger.id, ()) is None:
         start, end = as_of, as_of + trigger.within
         count = _held_in(trigger, (), start, end, store)
         _put(trigger, (), Bucket(start, end, count), store)
@@ -99,6 +112,17 @@ def evaluate_proactively(
     if next_end is not None and next_end < run_again_at:
         run_again_at = next_end
     return firings, run_again_at
+
+
+def evaluate_due_bucket(
+    trigger: CompiledEventTrigger, key: BucketKey, as_of: int, wall: int, store: StateStore
+) -> list[Firing]:
+    """Fire one unsatisfied proactive bucket at `as_of` before a sweep deletes it unseen."""
+    bucket = store.bucket(trigger.id, key)
+    firings: list[Firing] = []
+    if bucket is not None and bucket.count < trigger.threshold:
+        _evaluate(trigger, key, bucket, as_of, None, wall, store, firings)
+    return firings
 
 
 def sweep_held_events(now: int, store: StateStore) -> None:

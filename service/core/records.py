@@ -14,6 +14,7 @@ class EventRecord:
     """A validated event as the core reads it; `source` keeps the full Prefect event."""
 
     __slots__ = (
+        "_json",
         "follows",
         "id",
         "name",
@@ -24,8 +25,11 @@ class EventRecord:
         "source",
     )
 
-    def __init__(self, source: Event, received: int | None = None) -> None:
-        self.source = source
+    def __init__(self, source: Event | None, received: int | None = None) -> None:
+        if source is None:
+            return  # filled in by from_json
+        self.source: Event | None = source
+        self._json: dict[str, Any] | None = None
         self.id = str(source.id)
         self.name = source.event
         self.occurred = to_us(source.occurred)
@@ -34,15 +38,45 @@ class EventRecord:
         self.resource = source.resource
         self.related = source.related
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any], occurred: int, received: int | None) -> EventRecord:
+        """Rebuild an event that was validated before (a match record, a stored bucket)."""
+        record = cls(None)
+        record.source = None
+        record._json = data
+        record.id = str(data["id"])
+        record.name = data["event"]
+        record.occurred = occurred
+        record.received = received
+        follows = data.get("follows")
+        record.follows = str(follows) if follows is not None else None
+        record.resource = data["resource"]
+        record.related = data.get("related") or []
+        return record
+
+    @classmethod
+    def from_validated(cls, event: Event, data: dict[str, Any]) -> EventRecord:
+        """A freshly validated event that keeps its decoded JSON for cheap re-encoding."""
+        record = cls.from_json(data, to_us(event.occurred), None)
+        record.id = str(event.id)
+        record.follows = str(event.follows) if event.follows is not None else None
+        record.received = to_us(event.received) if event.received is not None else None
+        return record
+
     def with_received(self, received: int) -> EventRecord:
         """Return the event stamped as received at `received` if it carried no `received`."""
         if self.received is not None:
             return self
+        if self.source is None:
+            return EventRecord.from_json(self.to_json(), self.occurred, received)
         return EventRecord(self.source, received)
 
     def to_json(self) -> dict[str, Any]:
         """The full event as Prefect's JSON."""
-        return self.source.model_dump(mode="json")
+        if self._json is None:
+            assert self.source is not None  # noqa: S101  # one of the two is always set
+            self._json = self.source.model_dump(mode="json")
+        return self._json
 
     def __repr__(self) -> str:
         return f"EventRecord({self.name!r}, id={self.id}, occurred={self.occurred})"

@@ -117,6 +117,13 @@ class StateStore(Protocol):
     def put_meta(self, name: str, value: int | None) -> None:
         """Set a named integer; None deletes it."""
 
+    # -- metric triggers (docs/metric-triggers.md) -------------------------------------
+    def metric_state(self, trigger_id: str) -> bytes | None:
+        """A metric trigger's encoded state (open runs, aggregates, phase), if any."""
+
+    def put_metric_state(self, trigger_id: str, data: bytes | None) -> None:
+        """Replace a metric trigger's encoded state; None deletes it."""
+
     # -- lifecycle -------------------------------------------------------------------
     def drop_trigger(self, trigger_id: str) -> None:
-        """Forget every bucket, held event and child firing of a trigger."""
+        """Forget every bucket, held event, child firing and metric state of a trigger."""

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.core.metrics import CompiledMetricTrigger
 from service.core.patterns import (
     NamePredicate,
     compile_glob,
@@ -19,6 +20,7 @@ from service.models.automations import (
     Automation,
     CompoundTrigger,
     EventTrigger,
+    MetricTrigger,
     SequenceTrigger,
 )
 
@@ -54,6 +56,14 @@ class CompiledAutomation:
     def event_triggers(self) -> list[CompiledEventTrigger]:
         """Every event trigger of the tree, depth-first in declaration order."""
         return [t for t in _walk(self.root) if isinstance(t, CompiledEventTrigger)]
+
+    def metric_triggers(self) -> list[CompiledMetricTrigger]:
+        """Every metric trigger of the tree, depth-first in declaration order."""
+        return [t for t in _walk(self.root) if isinstance(t, CompiledMetricTrigger)]
+
+    def composites(self) -> list[CompiledComposite]:
+        """Every compound and sequence trigger of the tree, depth-first."""
+        return [t for t in _walk(self.root) if isinstance(t, CompiledComposite)]
 
 
 @dataclass(eq=False, slots=True)
@@ -159,7 +169,7 @@ class CompiledComposite:
     children: list[CompiledTrigger] = field(default_factory=list)
 
 
-CompiledTrigger = CompiledEventTrigger | CompiledComposite
+CompiledTrigger = CompiledEventTrigger | CompiledComposite | CompiledMetricTrigger
 
 
 def _selector(label: str) -> tuple[str | None, str]:
@@ -228,6 +238,20 @@ def _compile(
             for_each=tuple(sorted(trigger.for_each)),
             threshold=trigger.threshold,
             within=micros(trigger.within),
+            match=trigger.match,
+            match_related=trigger.match_related,
+        )
+    if isinstance(trigger, MetricTrigger):
+        query = trigger.metric
+        return CompiledMetricTrigger(
+            id=str(trigger.id),
+            automation=automation,
+            parent=parent,
+            metric=query.name,
+            threshold=query.threshold,
+            operator=query.operator,
+            range=micros(query.range),
+            firing_for=micros(query.firing_for),
             match=trigger.match,
             match_related=trigger.match_related,
         )

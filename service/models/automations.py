@@ -25,6 +25,8 @@ __all__ = [
     "Automation",
     "CompoundTrigger",
     "EventTrigger",
+    "MetricTrigger",
+    "MetricTriggerQuery",
     "ResourceSpec",
     "SequenceTrigger",
     "Trigger",
@@ -155,6 +157,60 @@ class _Duration(BaseModel):
     value: timedelta
 
 
+# -- metric triggers (issue #5; docs/metric-triggers.md) -----------------------------
+METRIC_NAMES = ("successes", "duration", "lateness")
+# Prefect Cloud's client wants 300 s for both; Tripwire accepts the seed's own examples.
+METRIC_MIN_RANGE = timedelta(seconds=10)
+
+
+class MetricTriggerQuery(_Model):
+    """What a metric trigger computes and when it breaches (`MetricTriggerQuery`)."""
+
+    name: str
+    threshold: float = Field(allow_inf_nan=False)
+    operator: Literal["<", "<=", ">", ">="]
+    range: timedelta = timedelta(seconds=300)
+    firing_for: timedelta = timedelta(seconds=300)
+
+    @field_validator("name")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if value not in METRIC_NAMES:
+            msg = f"unknown metric {value!r}; Tripwire computes 'successes', 'duration' and 'lateness'"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("range")
+    @classmethod
+    def _range_minimum(cls, value: timedelta) -> timedelta:
+        if value < METRIC_MIN_RANGE:
+            msg = "`range` must be at least 10 seconds"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("firing_for")
+    @classmethod
+    def _firing_for_non_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            msg = "`firing_for` must be at least 0 seconds"
+            raise ValueError(msg)
+        return value
+
+
+class MetricTrigger(_Model):
+    """Fires while a flow-run metric breaches its threshold, resolves when it recovers."""
+
+    type: Literal["metric"] = "metric"
+    id: uuid.UUID | None = None
+    match: ResourceSpec = Field(default_factory=dict)
+    match_related: ResourceSpec | list[ResourceSpec] = Field(default_factory=dict)
+    posture: Literal["Metric"] = "Metric"
+    metric: MetricTriggerQuery
+
+
+# -- end metric triggers ---------------------------------------------------------------
+
+
 class CompoundTrigger(_Model):
     """Fires when `require` of its child triggers have fired within `within` (spec §3.2)."""
 
@@ -208,17 +264,22 @@ def _trigger_kind(data: Any) -> str:
         return str(data["type"])
     if "triggers" in data:
         return "compound" if "require" in data else "sequence"
+    if data.get("posture") == "Metric":
+        return "metric"
     return "event"
 
 
 Trigger = Annotated[
     Annotated[EventTrigger, Tag("event")]
     | Annotated[CompoundTrigger, Tag("compound")]
-    | Annotated[SequenceTrigger, Tag("sequence")],
+    | Annotated[SequenceTrigger, Tag("sequence")]
+    | Annotated[MetricTrigger, Tag("metric")],
     Discriminator(
         _trigger_kind,
         custom_error_type="trigger_type",
-        custom_error_message="unknown trigger type; expected 'event', 'compound' or 'sequence'",
+        custom_error_message=(
+            "unknown trigger type; expected 'event', 'compound', 'sequence' or 'metric'"
+        ),
     ),
 ]
 

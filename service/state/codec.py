@@ -12,7 +12,8 @@ every component is encoded so that byte order equals the order the in-memory sto
   than a length prefix, keeps byte order equal to Python's string order (a length prefix
   would sort ``"b"`` before ``"aa"``); the terminator cannot occur inside an encoded string,
   so any string is allowed (no fixed length, NULs included) and a string's encoding is a
-  prefix scan's prefix. Terminator ``01`` sorts below escape ``FF``, so ``"a" < "a\\0"``.
+  prefix scan's prefix. Terminator ``01`` sorts below escape ``FF``, so ``"a"`` sorts before
+  ``"a"`` + NUL.
 * A bucket key (``tuple[str, ...]``) is its elements' encodings concatenated: unambiguous
   because each element is self-delimiting, and ordered like Python's tuples (a shorter
   tuple that is a prefix of a longer one sorts first). ``()`` is ``b""``. Bucket keys are
@@ -20,10 +21,10 @@ every component is encoded so that byte order equals the order the in-memory sto
 
 Values
 ------
-JSON via orjson, never pickle. A Prefect event is kept as its pydantic JSON text inside
-the record (``{"event": "<json>", "received": ...}``): pydantic writes and reads it
-exactly (including integers wider than 64 bits, which orjson cannot parse losslessly),
-and readers that only need a record's times do not pay for parsing the event.
+JSON via orjson, never pickle. An event record is ``{"event": <Prefect JSON>, "occurred":
+us, "received": us | null}`` (its `to_json()` plus the record's own times, since a record
+can carry a `received` its event lacks); it is read back with `EventRecord.from_json`,
+without validating the event again.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ import orjson
 from service.core.firings import Firing
 from service.core.records import EventRecord
 from service.core.store import Bucket, BucketKey, HeldEvent
-from service.models.events import Event
 
 __all__ = [
     "INT64_MAX",
@@ -150,16 +150,15 @@ def decode_int(data: bytes) -> int:
 
 
 def _event_json(record: EventRecord) -> dict[str, Any]:
-    return {"event": record.source.model_dump_json(), "received": record.received}
+    return {"event": record.to_json(), "occurred": record.occurred, "received": record.received}
 
 
 def _event_from(data: dict[str, Any]) -> EventRecord:
-    received = data["received"]
-    return EventRecord(Event.model_validate_json(data["event"]), received)
+    return EventRecord.from_json(data["event"], data["occurred"], data["received"])
 
 
 def encode_event(record: EventRecord) -> bytes:
-    """An event record: the Prefect event's JSON text plus the record's `received`."""
+    """An event record: the Prefect event's JSON plus the record's times."""
     return orjson.dumps(_event_json(record))
 
 

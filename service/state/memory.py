@@ -24,8 +24,10 @@ class MemoryStateStore:
         self._held: dict[tuple[str, BucketKey], list[HeldEvent]] = {}
         self._children: dict[str, list[Firing]] = {}
         self._seen: dict[str, int] = {}
+        self._seen_by_time: SortedSet = SortedSet()  # (at, event_id)
         self._followers: dict[str, dict[str, EventRecord]] = {}
         self._meta: dict[str, int] = {}
+        self._metric: dict[str, bytes] = {}
 
     # -- buckets ------------------------------------------------------------------
     def bucket(self, trigger_id: str, key: BucketKey) -> Bucket | None:
@@ -116,18 +118,19 @@ class MemoryStateStore:
         return self._seen.get(event_id)
 
     def mark_seen(self, event_id: str, at: int) -> None:
-        # Re-inserting keeps the dict in processing order, so expiry pops from the front.
-        self._seen.pop(event_id, None)
+        old = self._seen.get(event_id)
+        if old is not None:
+            self._seen_by_time.discard((old, event_id))
         self._seen[event_id] = at
+        self._seen_by_time.add((at, event_id))
 
     def forget_seen_before(self, cutoff: int) -> None:
-        stale = []
-        for event_id, at in self._seen.items():
-            if at >= cutoff:
-                break
-            stale.append(event_id)
-        for event_id in stale:
+        # By time, not by marking order: a wall clock can step back, so a later mark may
+        # carry an earlier time.
+        stop = self._seen_by_time.bisect_left((cutoff,))
+        for _, event_id in self._seen_by_time[:stop]:
             del self._seen[event_id]
+        del self._seen_by_time[:stop]
 
     # -- causal ordering ------------------------------------------------------------------
     def add_follower(self, event: EventRecord) -> None:
@@ -164,6 +167,16 @@ class MemoryStateStore:
         else:
             self._meta[name] = value
 
+    # -- metric triggers ---------------------------------------------------------------------
+    def metric_state(self, trigger_id: str) -> bytes | None:
+        return self._metric.get(trigger_id)
+
+    def put_metric_state(self, trigger_id: str, data: bytes | None) -> None:
+        if data is None:
+            self._metric.pop(trigger_id, None)
+        else:
+            self._metric[trigger_id] = data
+
     # -- lifecycle ---------------------------------------------------------------------------
     def drop_trigger(self, trigger_id: str) -> None:
         for key in [k for t, k in self._buckets if t == trigger_id]:
@@ -173,6 +186,7 @@ class MemoryStateStore:
         for held_key in [k for k in self._held if k[0] == trigger_id]:
             del self._held[held_key]
         self._children.pop(trigger_id, None)
+        self._metric.pop(trigger_id, None)
 
 
 def _leader(event: EventRecord) -> str:

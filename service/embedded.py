@@ -1,0 +1,102 @@
+"""`tripwire up`: the embedded default, everything on this machine in one command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+import orjson
+
+from service.config import Settings
+from service.errors import ConfigError
+from service.messaging.automations import publish_automations
+from service.messaging.broker import EmbeddedBroker, wait_ready
+from service.messaging.topics import ensure_topics
+from service.models.automations import parse_automations
+
+__all__ = ["run_up"]
+
+
+def _announce(message: str) -> None:
+    print(f"tripwire up: {message}", flush=True)
+
+
+def run_up(settings: Settings) -> int:
+    """Start the broker, re-publish saved automations, start the worker; stop on Ctrl-C."""
+    host, _, port = settings.kafka_bootstrap.partition(",")[0].rpartition(":")
+    if not port.isdigit():
+        msg = f"TRIPWIRE_KAFKA_BOOTSTRAP must be host:port, not {settings.kafka_bootstrap!r}"
+        raise ConfigError(msg)
+    data_dir = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    broker = EmbeddedBroker(host or "127.0.0.1", int(port), data_dir / "broker.log")
+    broker.start()
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        asyncio.run(_prepare(settings))
+        _announce(f"Kafka-protocol broker (Tansu, in memory) on {broker.bootstrap}")
+        env = dict(os.environ, TRIPWIRE_KAFKA_BOOTSTRAP=broker.bootstrap)
+        worker = subprocess.Popen(  # our own entry point
+            [sys.executable, "-m", "service.cli", "worker"], env=env
+        )
+        processes.append(worker)
+        where = (
+            f"http://{settings.worker_web_host}:{settings.worker_web_port}"
+            if settings.worker_web_port
+            else "no web server"
+        )
+        _announce(f"stream worker (pid {worker.pid}), {where}")
+        _announce(
+            f"produce events to '{settings.topic_events}', read firings from "
+            f"'{settings.topic_firings}'; Ctrl-C stops everything"
+        )
+        return _wait(processes)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        broker.stop()
+        _announce("stopped")
+
+
+async def _prepare(settings: Settings) -> None:
+    await wait_ready(settings.kafka_bootstrap)
+    await ensure_topics(settings)
+    # The embedded broker starts empty every time: table state from an earlier broker
+    # life would not match its changelogs, so it is discarded, and the automations
+    # saved in the data directory are published again.
+    shutil.rmtree(settings.state_dir, ignore_errors=True)
+    mirror = settings.data_dir / "automations.json"
+    if mirror.is_file():
+        automations = parse_automations(orjson.loads(mirror.read_bytes()))
+        await publish_automations(settings, automations)
+        _announce(f"re-published {len(automations)} saved automations from {mirror}")
+
+
+def _wait(processes: list[subprocess.Popen[bytes]]) -> int:
+    stopping = False
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    while not stopping:
+        for process in processes:
+            if process.poll() is not None:
+                _announce(f"process {process.pid} exited with {process.returncode}")
+                return process.returncode or 1
+        time.sleep(0.2)
+    return 0

@@ -1,0 +1,1 @@
+"""Kafka-facing helpers: broker compatibility, topics, record formats. No business rules."""

@@ -1,0 +1,30 @@
+"""`tripwire worker`: one stream worker on the Kafka cluster the settings name."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from service.config import Settings
+from service.messaging.topics import ensure_topics
+
+__all__ = ["run_worker"]
+
+logger = logging.getLogger(__name__)
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> int:
+    """Create missing topics, then run the Faust worker until it is stopped."""
+    from faust.worker import Worker
+
+    from topologies.app import create_app
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    created = loop.run_until_complete(ensure_topics(settings))
+    if created:
+        logger.info("created topics: %s", ", ".join(created))
+    app, _ = create_app(settings)
+    worker = Worker(app, loglevel=loglevel, loop=loop, quiet=True)
+    worker.execute_from_commandline()
+    return 0

@@ -1,0 +1,1 @@
+"""The Faust stream topology: thin glue between Kafka and the pure core."""

@@ -1,0 +1,127 @@
+"""Build the Faust app of one worker: topics, tables, agents and the tick timer."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+
+from service.config import Settings
+from service.messaging.highwaters import install_faust_patch
+from topologies.automations import follow_automations
+from topologies.compose import compose_batch
+from topologies.evaluate import evaluate_batch
+from topologies.proactive import tick
+from topologies.route import route_batch
+from topologies.runtime import Headers, Runtime
+from topologies.tables import PartitionTable
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
+    """A configured Faust app and the runtime its agents share."""
+    install_faust_patch()
+    runtime = Runtime(settings)
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
+        store="rocksdb://",
+        datadir=str(settings.state_dir),
+        topic_partitions=settings.partitions,
+        processing_guarantee="at_least_once",
+        broker_session_timeout=settings.broker_session_timeout,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval,
+        table_standby_replicas=settings.standby_replicas,
+        web_enabled=settings.worker_web_port > 0,
+        web_port=max(settings.worker_web_port, 1),
+        web_host=settings.worker_web_host,
+        autodiscover=False,
+        topic_allow_declare=True,
+    )
+
+    def topic(name: str) -> Any:
+        return app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+        )
+
+    events, matches, child_firings = (
+        topic(settings.topic_events),
+        topic(settings.topic_matches),
+        topic(settings.topic_child_firings),
+    )
+
+    def table(name: str) -> PartitionTable:
+        return PartitionTable(
+            app.Table(
+                name,
+                partitions=settings.partitions,
+                key_type=bytes,
+                value_type=bytes,
+                schema=faust.Schema(
+                    key_type=bytes,
+                    value_type=bytes,
+                    key_serializer="raw",
+                    value_serializer="raw",
+                ),
+            )
+        )
+
+    buckets, composites = table("buckets"), table("composites")
+
+    async def send(
+        topic_name: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None,
+        headers: Headers | None,
+    ) -> Any:
+        return await app.producer.send(topic_name, key, value, partition, None, headers)
+
+    runtime.send = send
+    batch, linger = settings.batch_size, settings.batch_linger
+
+    @app.agent(events, name="route")
+    async def route(stream: Any) -> None:
+        """Decode, validate and order events; fan them out as matches."""
+        async for batch_events in stream.take_events(batch, within=linger):
+            await route_batch(runtime, batch_events)
+
+    @app.agent(matches, name="evaluate")
+    async def evaluate(stream: Any) -> None:
+        """Apply matches to the buckets of this worker's partitions."""
+        async for batch_events in stream.take_events(batch, within=linger):
+            await evaluate_batch(runtime, buckets, batch_events)
+
+    @app.agent(child_firings, name="compose")
+    async def compose(stream: Any) -> None:
+        """Combine child firings into composite firings."""
+        async for batch_events in stream.take_events(batch, within=linger):
+            await compose_batch(runtime, composites, batch_events)
+
+    @buckets.table.on_recover
+    async def _buckets_recovered() -> None:
+        buckets.load(runtime.evaluate_stores, app)
+
+    @composites.table.on_recover
+    async def _composites_recovered() -> None:
+        composites.load(runtime.compose_stores, app)
+
+    @app.task
+    async def _automations() -> None:
+        await follow_automations(runtime, settings.data_dir / "automations.json")
+
+    @app.timer(interval=settings.tick_interval)
+    async def _tick() -> None:
+        await tick(runtime, buckets)
+
+    logger.debug("agents: %s", ", ".join(a.name for a in (route, evaluate, compose)))
+    return app, runtime

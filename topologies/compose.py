@@ -1,0 +1,58 @@
+"""The compose agent: composite triggers over child firings, keyed by automation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
+from typing import Any
+
+from service.core.composite import child_fired
+from service.core.firings import Firing
+from service.core.triggers import CompiledComposite, CompiledEventTrigger
+from service.messaging.records import decode_child_firing
+from service.state.documents import DocumentStore
+from topologies.runtime import Runtime
+from topologies.tables import PartitionTable
+
+__all__ = ["compose_batch"]
+
+logger = logging.getLogger(__name__)
+
+
+async def compose_batch(runtime: Runtime, table: PartitionTable, events: Sequence[Any]) -> None:
+    """Apply child firings to their composite parents; emit the root firings."""
+    await runtime.automations_loaded.wait()
+    fired: list[tuple[CompiledEventTrigger | CompiledComposite, Firing]] = []
+    touched: dict[int, DocumentStore] = {}
+    pending: list[Awaitable[Any]] = []
+    async with runtime.lock:
+        registry = runtime.registry
+        for event in events:
+            message = event.message
+            store = runtime.compose_stores.setdefault(message.partition, DocumentStore())
+            try:
+                parent_id, firing = decode_child_firing(message.value)
+            except Exception as exc:  # noqa: BLE001  # dead-letter, never stop the stream
+                pending.append(await runtime.dead_letter(message, f"bad child firing: {exc!r}"))
+                continue
+            parent = registry.composites.get(parent_id)
+            if parent is None or message.offset <= store.composite_applied_offset(parent_id):
+                continue  # deleted since, or a redelivery already applied
+            store.set_composite_applied_offset(parent_id, message.offset, firing.fired_at)
+            touched[message.partition] = store
+            # The parent fires at its child's firing time: the same instant in Prefect,
+            # where the composite is evaluated inside the child's transaction.
+            trigger: CompiledComposite = parent
+            result: Firing | None = child_fired(parent, firing, firing.fired_at, store)
+            while result is not None and trigger.parent is not None:
+                result = child_fired(trigger.parent, result, result.fired_at, store)
+                trigger = trigger.parent
+            if result is not None:
+                fired.append((trigger, result))
+        pending.extend(await runtime.emit(fired))
+        await asyncio.gather(*pending)
+        writes: list[Awaitable[Any]] = []
+        for partition, store in touched.items():
+            writes.extend(table.write(partition, store))
+        await asyncio.gather(*writes)

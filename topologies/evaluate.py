@@ -1,0 +1,60 @@
+"""The evaluate agent: apply matches to the buckets of its partitions and emit firings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
+from typing import Any
+
+from service.core.evaluator import evaluate_event
+from service.core.firings import Firing
+from service.core.triggers import CompiledComposite, CompiledEventTrigger
+from service.messaging.records import decode_match
+from service.state.documents import DocumentStore
+from topologies.runtime import Runtime
+from topologies.tables import PartitionTable
+
+__all__ = ["evaluate_batch"]
+
+logger = logging.getLogger(__name__)
+
+
+async def evaluate_batch(runtime: Runtime, table: PartitionTable, events: Sequence[Any]) -> None:
+    """Evaluate a batch of matches; one document write per touched key."""
+    await runtime.automations_loaded.wait()
+    fired: list[tuple[CompiledEventTrigger | CompiledComposite, Firing]] = []
+    touched: dict[int, DocumentStore] = {}
+    pending: list[Awaitable[Any]] = []
+    async with runtime.lock:
+        registry = runtime.registry
+        for event in events:
+            message = event.message
+            store = runtime.evaluate_stores.setdefault(message.partition, DocumentStore())
+            try:
+                trigger_id, key, record, wall = decode_match(message.value)
+            except Exception as exc:  # noqa: BLE001  # dead-letter, never stop the stream
+                pending.append(await runtime.dead_letter(message, f"bad match: {exc!r}"))
+                continue
+            trigger = registry.event_triggers.get(trigger_id)
+            if trigger is None:
+                continue  # its automation was deleted or disabled since routing
+            if message.offset <= store.applied_offset(trigger_id, key):
+                continue  # a redelivery of a match this key already applied
+            try:
+                firings = evaluate_event(trigger, key, record, wall, store)
+            except Exception as exc:
+                logger.exception("evaluation failed for trigger %s", trigger_id)
+                pending.append(await runtime.dead_letter(message, f"evaluation failed: {exc!r}"))
+                continue
+            store.set_applied_offset(trigger_id, key, message.offset, wall)
+            touched[message.partition] = store
+            fired.extend((trigger, firing) for firing in firings)
+        # Firings are acknowledged before the state that produced them is written, so a
+        # crash in between replays the match and re-sends the same firing ids.
+        pending.extend(await runtime.emit(fired))
+        await asyncio.gather(*pending)
+        writes: list[Awaitable[Any]] = []
+        for partition, store in touched.items():
+            writes.extend(table.write(partition, store))
+        await asyncio.gather(*writes)

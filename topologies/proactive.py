@@ -1,0 +1,79 @@
+"""The tick timer: lost followers, proactive evaluation and sweeps of owned partitions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+from service.core.evaluator import (
+    evaluate_due_bucket,
+    evaluate_proactively,
+    sweep_held_events,
+)
+from service.core.firings import Firing
+from service.core.times import MINUTE
+from service.core.triggers import CompiledComposite, CompiledEventTrigger
+from service.messaging.records import encode_match
+from service.state.documents import bucket_doc_key
+from topologies.partitioning import bucket_partition
+from topologies.runtime import Runtime
+from topologies.tables import PartitionTable
+
+__all__ = ["tick"]
+
+logger = logging.getLogger(__name__)
+
+# server.events.expired_bucket_buffer
+EXPIRED_BUCKET_BUFFER = MINUTE
+# Redelivery guards outlive any uncommitted offset by far.
+GUARD_RETENTION = 10 * MINUTE
+
+
+async def tick(runtime: Runtime, table: PartitionTable) -> int:
+    """One periodic pass at the wall clock; returns how many firings it made."""
+    if not runtime.automations_loaded.is_set():
+        return 0
+    settings, send = runtime.settings, runtime.send
+    assert send is not None  # noqa: S101  # set when the app is built
+    pending: list[Awaitable[Any]] = []
+    fired: list[tuple[CompiledEventTrigger | CompiledComposite, Firing]] = []
+    async with runtime.lock:
+        wall = runtime.now()
+        registry = runtime.registry
+        # Lost followers go through the matches topic like any routed event.
+        for match in runtime.router.release_lost_followers(wall):
+            partition = bucket_partition(match.trigger.id, match.key, settings.partitions)
+            record_key = bucket_doc_key(match.trigger.id, match.key)
+            pending.append(
+                await send(settings.topic_matches, record_key, encode_match(match), partition, None)
+            )
+        as_of = wall + runtime.router.clock.offset()
+        for partition, store in runtime.evaluate_stores.items():
+            for trigger in registry.proactive:
+                # A trigger without for_each has one global bucket, kept where its key
+                # routes; every partition evaluates the buckets it holds.
+                owns_global = bucket_partition(trigger.id, (), settings.partitions) == partition
+                firings, _ = evaluate_proactively(
+                    trigger, as_of, wall, store, create_global=owns_global
+                )
+                fired.extend((trigger, f) for f in firings)
+            sweep_held_events(wall, store)
+            for trigger_id, key in store.expired_buckets(as_of - EXPIRED_BUCKET_BUFFER):
+                expiring = registry.event_triggers.get(trigger_id)
+                if expiring is not None and expiring.proactive:
+                    firings = evaluate_due_bucket(expiring, key, as_of, wall, store)
+                    fired.extend((expiring, f) for f in firings)
+                bucket = store.bucket(trigger_id, key)
+                if bucket is not None and bucket.end <= as_of - EXPIRED_BUCKET_BUFFER:
+                    store.delete_bucket(trigger_id, key)
+            store.forget_guards_before(wall - GUARD_RETENTION)
+        runtime.router.ordering.forget_expired(wall)
+        pending.extend(await runtime.emit(fired))
+        await asyncio.gather(*pending)
+        writes: list[Awaitable[Any]] = []
+        for partition, store in runtime.evaluate_stores.items():
+            writes.extend(table.write(partition, store))
+        await asyncio.gather(*writes)
+    return len(fired)

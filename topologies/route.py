@@ -1,0 +1,72 @@
+"""The route agent: decode and validate events, order them causally, fan out matches."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
+from typing import Any
+
+import orjson
+
+from service.core.records import EventRecord
+from service.errors import DecodeError, ValidationFailed
+from service.messaging.records import encode_match
+from service.models.events import parse_event
+from service.state.documents import bucket_doc_key
+from topologies.partitioning import bucket_partition
+from topologies.runtime import Runtime
+
+__all__ = ["decode_event", "route_batch"]
+
+logger = logging.getLogger(__name__)
+
+
+def decode_event(raw: bytes | None, max_bytes: int) -> EventRecord:
+    """Bytes to a validated event; DecodeError or ValidationFailed says why not."""
+    if raw is None:
+        msg = "empty record (no value)"
+        raise DecodeError(msg)
+    if len(raw) > max_bytes:
+        msg = f"record of {len(raw)} bytes is over the {max_bytes}-byte limit"
+        raise DecodeError(msg)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        msg = f"not JSON: {exc}"
+        raise DecodeError(msg) from None
+    if not isinstance(data, dict):
+        msg = f"not a JSON object but {type(data).__name__}"
+        raise DecodeError(msg)
+    return EventRecord.from_validated(parse_event(data), data)
+
+
+async def route_batch(runtime: Runtime, events: Sequence[Any]) -> None:
+    """Route one batch; dead-letter what cannot be read, never stop on it."""
+    await runtime.automations_loaded.wait()
+    settings, send = runtime.settings, runtime.send
+    assert send is not None  # noqa: S101  # set when the app is built
+    pending: list[Awaitable[Any]] = []
+    # The router's state changes only in synchronous code, so routing needs no lock.
+    wall = runtime.now()
+    for event in events:
+        message = event.message
+        try:
+            record = decode_event(message.value, settings.max_event_bytes)
+            matches = runtime.router.route(record, wall)
+        except (DecodeError, ValidationFailed) as exc:
+            pending.append(await runtime.dead_letter(message, f"invalid event: {exc}"))
+            continue
+        except Exception as exc:  # a core bug must not stop the stream
+            logger.exception(
+                "routing failed for %s[%d]@%d", message.topic, message.partition, message.offset
+            )
+            pending.append(await runtime.dead_letter(message, f"routing failed: {exc!r}"))
+            continue
+        for match in matches:
+            partition = bucket_partition(match.trigger.id, match.key, settings.partitions)
+            key = bucket_doc_key(match.trigger.id, match.key)
+            pending.append(
+                await send(settings.topic_matches, key, encode_match(match), partition, None)
+            )
+    await asyncio.gather(*pending)

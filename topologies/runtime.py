@@ -1,0 +1,130 @@
+"""What one worker holds between batches: automations, routing state, partition stores."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import orjson
+
+from service.config import Settings
+from service.core.engine import AutomationFiring, firing_state_event_id
+from service.core.firings import Firing
+from service.core.registry import Registry
+from service.core.routing import Router
+from service.core.state_events import state_change_event
+from service.core.triggers import CompiledComposite, CompiledEventTrigger
+from service.messaging.records import (
+    dead_letter_headers,
+    encode_child_firing,
+    firing_record_bytes,
+)
+from service.state.documents import DocumentStore
+from service.state.memory import MemoryStateStore
+from topologies.partitioning import automation_partition
+
+__all__ = ["Runtime"]
+
+logger = logging.getLogger(__name__)
+
+Headers = list[tuple[str, bytes]]
+Send = Callable[[str, bytes | None, bytes | None, int | None, Headers | None], Awaitable[Any]]
+
+
+class Runtime:
+    """Shared by the agents and timers of one worker process (one event loop)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.registry = Registry()
+        # Prefect's seen-id cache, follower buffer and events clock live in process
+        # memory too (spec §9.3, §7.1); they are rebuilt as events arrive.
+        self.router = Router(self.registry, MemoryStateStore())
+        self.evaluate_stores: dict[int, DocumentStore] = {}
+        self.compose_stores: dict[int, DocumentStore] = {}
+        self.automations_loaded = asyncio.Event()
+        # Agents and the tick timer interleave at awaits; state changes, their sends
+        # and their flush happen under this lock so a flush never outruns its firings.
+        self.lock = asyncio.Lock()
+        self._last_wall = 0
+        self.send: Send | None = None
+
+    def now(self) -> int:
+        """Processing time in microseconds, never decreasing within this process."""
+        wall = time.time_ns() // 1000
+        self._last_wall = max(self._last_wall, wall)
+        return self._last_wall
+
+    def set_registry(self, registry: Registry) -> None:
+        """Swap in a new automations snapshot (hot reload)."""
+        self.registry = registry
+        self.router.registry = registry
+
+    async def emit(
+        self,
+        fired: Iterable[tuple[CompiledEventTrigger | CompiledComposite, Firing]],
+    ) -> list[Awaitable[Any]]:
+        """Send root firings to the firings topic and child firings to their parents."""
+        assert self.send is not None  # noqa: S101  # set when the app is built
+        settings = self.settings
+        pending: list[Awaitable[Any]] = []
+        for trigger, firing in fired:
+            parent = trigger.parent
+            if parent is not None:
+                partition = automation_partition(firing.automation_id, settings.partitions)
+                value = encode_child_firing(parent.id, firing)
+                pending.append(
+                    await self.send(
+                        settings.topic_child_firings,
+                        firing.automation_id.encode(),
+                        value,
+                        partition,
+                        None,
+                    )
+                )
+                continue
+            automation = trigger.automation
+            event = state_change_event(automation, firing, firing_state_event_id(0, firing))
+            record = AutomationFiring(automation, firing, event)
+            pending.append(
+                await self.send(
+                    settings.topic_firings,
+                    firing.id.encode(),
+                    firing_record_bytes(record),
+                    None,
+                    None,
+                )
+            )
+            if settings.emit_state_events:
+                # Prefect publishes it on the ordinary events topic, so automations can
+                # chain (spec §11).
+                resource_id = event.resource["prefect.resource.id"]
+                pending.append(
+                    await self.send(
+                        settings.topic_events,
+                        resource_id.encode(),
+                        orjson.dumps(event.to_json()),
+                        None,
+                        None,
+                    )
+                )
+        return pending
+
+    async def dead_letter(self, message: Any, reason: str) -> Awaitable[Any]:
+        """Send a record we cannot use to the dead-letter topic, original bytes intact."""
+        assert self.send is not None  # noqa: S101  # set when the app is built
+        headers = dead_letter_headers(reason, message.topic, message.partition, message.offset)
+        logger.warning(
+            "dead-lettered %s[%d]@%d: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            reason,
+        )
+        sent: Awaitable[Any] = await self.send(
+            self.settings.topic_events_dlq, message.key, message.value, None, headers
+        )
+        return sent
