@@ -29,8 +29,10 @@ def topic_names(settings: Settings) -> dict[str, dict[str, str]]:
 
 
 async def ensure_topics(settings: Settings) -> list[str]:
-    """Create the missing topics (an auto-created one would get the broker's default
-    partition count, which breaks co-partitioning); return the names created.
+    """Create the missing topics; return the names created.
+
+    An auto-created topic would get the broker's default partition count, which breaks
+    co-partitioning (broker notes, gap 5).
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()

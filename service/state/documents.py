@@ -158,10 +158,8 @@ class DocumentStore(MemoryStateStore):
         bucket = self._buckets.get((trigger_id, key))
         held = self._held.get((trigger_id, key))
         offset = self._offsets.get((trigger_id, key))
-        if bucket is None and not held:
-            # Nothing left to keep but the redelivery guard, which must survive.
-            if offset is None:
-                return None
+        if bucket is None and not held and offset is None:
+            return None
         doc: dict[str, Any] = {
             "b": (
                 [bucket.start, bucket.end, bucket.count, encode_event(bucket.last_event)]
