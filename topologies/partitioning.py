@@ -5,16 +5,24 @@ from __future__ import annotations
 import zlib
 
 from service.core.store import BucketKey
+from service.core.triggers import CompiledEventTrigger
 from service.state.documents import bucket_doc_key
 
-__all__ = ["automation_partition", "bucket_partition"]
-
-
-def bucket_partition(trigger_id: str, key: BucketKey, partitions: int) -> int:
-    """The partition of a (trigger, bucketing key): route sends its matches there."""
-    return zlib.crc32(bucket_doc_key(trigger_id, key)) % partitions
+__all__ = ["automation_partition", "match_partition"]
 
 
 def automation_partition(automation_id: str, partitions: int) -> int:
     """The partition of an automation's composite state (child firings go there)."""
     return zlib.crc32(automation_id.encode()) % partitions
+
+
+def match_partition(trigger: CompiledEventTrigger, key: BucketKey, partitions: int) -> int:
+    """The partition that owns a (trigger, bucketing key) and receives its matches.
+
+    A trigger inside a composite lives with its whole tree, in its automation's
+    partition: its siblings are then evaluated in arrival order by one consumer, so
+    their child firings reach the composite in the order they fired.
+    """
+    if trigger.parent is not None:
+        return automation_partition(trigger.automation.id, partitions)
+    return zlib.crc32(bucket_doc_key(trigger.id, key)) % partitions

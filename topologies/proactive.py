@@ -17,7 +17,7 @@ from service.core.times import MINUTE
 from service.core.triggers import CompiledComposite, CompiledEventTrigger
 from service.messaging.records import encode_match
 from service.state.documents import bucket_doc_key
-from topologies.partitioning import bucket_partition
+from topologies.partitioning import match_partition
 from topologies.runtime import Runtime
 from topologies.tables import PartitionTable
 
@@ -44,7 +44,7 @@ async def tick(runtime: Runtime, table: PartitionTable) -> int:
         registry = runtime.registry
         # Lost followers go through the matches topic like any routed event.
         for match in runtime.router.release_lost_followers(wall):
-            partition = bucket_partition(match.trigger.id, match.key, settings.partitions)
+            partition = match_partition(match.trigger, match.key, settings.partitions)
             record_key = bucket_doc_key(match.trigger.id, match.key)
             pending.append(
                 await send(settings.topic_matches, record_key, encode_match(match), partition, None)
@@ -54,7 +54,7 @@ async def tick(runtime: Runtime, table: PartitionTable) -> int:
             for trigger in registry.proactive:
                 # A trigger without for_each has one global bucket, kept where its key
                 # routes; every partition evaluates the buckets it holds.
-                owns_global = bucket_partition(trigger.id, (), settings.partitions) == partition
+                owns_global = match_partition(trigger, (), settings.partitions) == partition
                 firings, _ = evaluate_proactively(
                     trigger, as_of, wall, store, create_global=owns_global
                 )

@@ -14,7 +14,7 @@ from service.errors import DecodeError, ValidationFailed
 from service.messaging.records import encode_match
 from service.models.events import parse_event
 from service.state.documents import bucket_doc_key
-from topologies.partitioning import bucket_partition
+from topologies.partitioning import match_partition
 from topologies.runtime import Runtime
 
 __all__ = ["decode_event", "route_batch"]
@@ -48,9 +48,9 @@ async def route_batch(runtime: Runtime, events: Sequence[Any]) -> None:
     assert send is not None  # noqa: S101  # set when the app is built
     pending: list[Awaitable[Any]] = []
     # The router's state changes only in synchronous code, so routing needs no lock.
-    wall = runtime.now()
     for event in events:
         message = event.message
+        wall = runtime.now()
         try:
             record = decode_event(message.value, settings.max_event_bytes)
             matches = runtime.router.route(record, wall)
@@ -64,7 +64,7 @@ async def route_batch(runtime: Runtime, events: Sequence[Any]) -> None:
             pending.append(await runtime.dead_letter(message, f"routing failed: {exc!r}"))
             continue
         for match in matches:
-            partition = bucket_partition(match.trigger.id, match.key, settings.partitions)
+            partition = match_partition(match.trigger, match.key, settings.partitions)
             key = bucket_doc_key(match.trigger.id, match.key)
             pending.append(
                 await send(settings.topic_matches, key, encode_match(match), partition, None)

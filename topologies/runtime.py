@@ -53,9 +53,12 @@ class Runtime:
         self.send: Send | None = None
 
     def now(self) -> int:
-        """Processing time in microseconds, never decreasing within this process."""
-        wall = time.time_ns() // 1000
-        self._last_wall = max(self._last_wall, wall)
+        """Processing time in microseconds, strictly increasing within this process.
+
+        Every event gets its own instant, as in a consumer that handles one at a time,
+        so firing times (and with them sequence order) follow arrival order.
+        """
+        self._last_wall = max(self._last_wall + 1, time.time_ns() // 1000)
         return self._last_wall
 
     def set_registry(self, registry: Registry) -> None:

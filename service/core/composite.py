@@ -20,7 +20,11 @@ def child_fired(
     if parent.within is not None:
         cutoff = firing.fired_at - parent.within
         rows = [row for row in rows if row.fired_at >= cutoff]
-    # One row per child: a newer firing of the same child replaces the older one.
+    # One row per child: a newer firing of the same child replaces the older one. In the
+    # stream service firings of one child may arrive out of order, so newer means later.
+    same = [row for row in rows if row.trigger_id == firing.trigger_id]
+    if any(row.fired_at > firing.fired_at for row in same):
+        return None
     rows = [row for row in rows if row.trigger_id != firing.trigger_id]
     rows.append(firing)
     if not _ready(parent, rows):

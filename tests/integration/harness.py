@@ -1,0 +1,208 @@
+"""A real broker, real worker processes and Kafka clients for integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import TopicPartition
+
+from service.config import Settings
+from service.messaging.automations import publish_automations
+from service.messaging.broker import free_port
+from service.messaging.topics import ensure_topics
+from service.models.automations import Automation
+
+TRIPWIRE = Path(sys.executable).with_name("tripwire")
+
+
+@dataclass
+class Worker:
+    """One `tripwire worker` process."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+    log_file: IO[bytes]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        finally:
+            self.log_file.close()
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@dataclass
+class Cluster:
+    """One test's isolated world on the shared broker: its own topics and group."""
+
+    bootstrap: str
+    root: Path
+    partitions: int = 4
+    tick_interval: float = 1.0
+    emit_state_events: bool = False
+    prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}")
+    workers: list[Worker] = field(default_factory=list)
+
+    @property
+    def settings(self) -> Settings:
+        p = self.prefix
+        return Settings(
+            kafka_bootstrap=self.bootstrap,
+            partitions=self.partitions,
+            app_id=f"{p}-app",
+            topic_events=f"{p}.events",
+            topic_events_dlq=f"{p}.events.dlq",
+            topic_matches=f"{p}.matches",
+            topic_child_firings=f"{p}.child-firings",
+            topic_firings=f"{p}.firings",
+            topic_automations=f"{p}.automations",
+            topic_actions_dlq=f"{p}.actions.dlq",
+            data_dir=self.root / "data",
+        )
+
+    def env(self, name: str) -> dict[str, str]:
+        s = self.settings
+        values = {
+            "TRIPWIRE_KAFKA_BOOTSTRAP": s.kafka_bootstrap,
+            "TRIPWIRE_PARTITIONS": str(s.partitions),
+            "TRIPWIRE_APP_ID": s.app_id,
+            "TRIPWIRE_TOPIC_EVENTS": s.topic_events,
+            "TRIPWIRE_TOPIC_EVENTS_DLQ": s.topic_events_dlq,
+            "TRIPWIRE_TOPIC_MATCHES": s.topic_matches,
+            "TRIPWIRE_TOPIC_CHILD_FIRINGS": s.topic_child_firings,
+            "TRIPWIRE_TOPIC_FIRINGS": s.topic_firings,
+            "TRIPWIRE_TOPIC_AUTOMATIONS": s.topic_automations,
+            "TRIPWIRE_TOPIC_ACTIONS_DLQ": s.topic_actions_dlq,
+            "TRIPWIRE_DATA_DIR": str(self.root / f"data-{name}"),
+            "TRIPWIRE_STATE_DIR": str(self.root / f"state-{name}"),
+            "TRIPWIRE_TICK_INTERVAL": str(self.tick_interval),
+            "TRIPWIRE_WORKER_WEB_PORT": str(free_port()),
+            "TRIPWIRE_EMIT_STATE_EVENTS": "true" if self.emit_state_events else "false",
+        }
+        return {**os.environ, **values}
+
+    def mirror(self, name: str) -> Path:
+        return self.root / f"data-{name}" / "automations.json"
+
+    def start_worker(self, name: str) -> Worker:
+        log = self.root / f"{name}.log"
+        log_file = log.open("ab")
+        process = subprocess.Popen(  # noqa: S603
+            [str(TRIPWIRE), "worker"],
+            env=self.env(name),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        worker = Worker(name, process, log, log_file)
+        self.workers.append(worker)
+        return worker
+
+    def stop_all(self) -> None:
+        for worker in self.workers:
+            if worker.process.poll() is None:
+                worker.process.kill()
+                worker.process.wait(30)
+            worker.log_file.close()
+
+    # -- Kafka I/O ------------------------------------------------------------------
+    def create_topics(self) -> None:
+        asyncio.run(ensure_topics(self.settings))
+
+    def publish(self, automations: Iterable[Automation], deleted: Iterable[str] = ()) -> None:
+        asyncio.run(publish_automations(self.settings, list(automations), list(deleted)))
+
+    def wait_loaded(self, name: str, ids: set[str], timeout: float = 60) -> None:
+        """Wait until the worker's automations mirror holds exactly these ids."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                loaded = {a["id"] for a in json.loads(self.mirror(name).read_text())}
+            except (OSError, ValueError):
+                loaded = set()
+            if loaded == ids:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"worker {name} did not load {sorted(ids)}")
+
+    def produce(self, records: Iterable[tuple[bytes | None, bytes]], topic: str | None = None) -> None:
+        asyncio.run(self._produce(list(records), topic or self.settings.topic_events))
+
+    async def _produce(self, records: list[tuple[bytes | None, bytes]], topic: str) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5)
+        await producer.start()
+        try:
+            futures = [await producer.send(topic, value, key=key) for key, value in records]
+            for future in futures:
+                await future
+        finally:
+            await producer.stop()
+
+    def produce_events(self, events: Iterable[dict[str, Any]], key: bytes | None = None) -> None:
+        """Produce events, keyed by resource id unless one key is given (one order)."""
+        self.produce(
+            (key or e["resource"]["prefect.resource.id"].encode(), orjson.dumps(e)) for e in events
+        )
+
+    def read(
+        self,
+        topic: str,
+        done: Callable[[list[Any]], bool],
+        timeout: float = 60,
+        settle: float = 0.0,
+    ) -> list[Any]:
+        """Read a topic from the start until `done(records)`, then `settle` s more."""
+        return asyncio.run(self._read(topic, done, timeout, settle))
+
+    async def _read(
+        self, topic: str, done: Callable[[list[Any]], bool], timeout: float, settle: float
+    ) -> list[Any]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                    auto_offset_reset="earliest")
+        await consumer.start()
+        records: list[Any] = []
+        try:
+            tps = [TopicPartition(topic, p) for p in range(self.partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            deadline = time.monotonic() + timeout
+            settled_at: float | None = None
+            while time.monotonic() < deadline:
+                for batch in (await consumer.getmany(timeout_ms=200)).values():
+                    records.extend(batch)
+                if settled_at is None and done(records):
+                    settled_at = time.monotonic() + settle
+                if settled_at is not None and time.monotonic() >= settled_at:
+                    break
+        finally:
+            await consumer.stop()
+        return records
+
+    def firings(
+        self, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 60, settle: float = 0.0
+    ) -> list[dict[str, Any]]:
+        """Firing records, decoded, in the order read."""
+        records = self.read(
+            self.settings.topic_firings,
+            lambda recs: done([orjson.loads(r.value) for r in recs]),
+            timeout,
+            settle,
+        )
+        return [orjson.loads(r.value) for r in records]
