@@ -41,7 +41,12 @@ class Settings(BaseSettings):
     )
     replication_factor: int = Field(1, ge=1, description="replication of created topics")
     max_event_bytes: int = Field(
-        1_500_000, ge=1, description="larger event records are dead-lettered (Prefect's limit)"
+        1_000_000,
+        ge=1,
+        description=(
+            "larger event records are dead-lettered (Prefect drops events over 1.5 MB; "
+            "Kafka's default message limit is 1 MB)"
+        ),
     )
     app_id: str = Field("tripwire", description="Kafka consumer group of the workers")
     state_dir: Path = Field(

@@ -40,6 +40,8 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         web_port=max(settings.worker_web_port, 1),
         web_host=settings.worker_web_host,
         autodiscover=False,
+        # Room to dead-letter the largest record we accept, with its headers.
+        producer_max_request_size=max(settings.max_event_bytes + 65_536, 1_048_576),
         topic_allow_declare=True,
     )
 

@@ -37,9 +37,9 @@ async def compose_batch(runtime: Runtime, table: PartitionTable, events: Sequenc
                 pending.append(await runtime.dead_letter(message, f"bad child firing: {exc!r}"))
                 continue
             parent = registry.composites.get(parent_id)
-            if parent is None or message.offset <= store.composite_applied_offset(parent_id):
-                continue  # deleted since, or a redelivery already applied
-            store.set_composite_applied_offset(parent_id, message.offset, firing.fired_at)
+            if parent is None or store.child_applied(parent_id, firing.id):
+                continue  # deleted since, or a re-sent firing already applied
+            store.mark_child_applied(parent_id, firing.id)
             touched[message.partition] = store
             # The parent fires at its child's firing time: the same instant in Prefect,
             # where the composite is evaluated inside the child's transaction.

@@ -32,22 +32,22 @@ async def evaluate_batch(runtime: Runtime, table: PartitionTable, events: Sequen
             message = event.message
             store = runtime.evaluate_stores.setdefault(message.partition, DocumentStore())
             try:
-                trigger_id, key, record, wall = decode_match(message.value)
+                trigger_id, key, record, wall, source = decode_match(message.value)
             except Exception as exc:  # noqa: BLE001  # dead-letter, never stop the stream
                 pending.append(await runtime.dead_letter(message, f"bad match: {exc!r}"))
                 continue
             trigger = registry.event_triggers.get(trigger_id)
             if trigger is None:
                 continue  # its automation was deleted or disabled since routing
-            if message.offset <= store.applied_offset(trigger_id, key):
-                continue  # a redelivery of a match this key already applied
+            if store.already_applied(trigger_id, key, source):
+                continue  # routed again after a crash, or redelivered: applied already
             try:
                 firings = evaluate_event(trigger, key, record, wall, store)
             except Exception as exc:
                 logger.exception("evaluation failed for trigger %s", trigger_id)
                 pending.append(await runtime.dead_letter(message, f"evaluation failed: {exc!r}"))
                 continue
-            store.set_applied_offset(trigger_id, key, message.offset, wall)
+            store.mark_applied(trigger_id, key, source, wall)
             touched[message.partition] = store
             fired.extend((trigger, firing) for firing in firings)
         # Firings are acknowledged before the state that produced them is written, so a

@@ -47,7 +47,9 @@ async def tick(runtime: Runtime, table: PartitionTable) -> int:
             partition = match_partition(match.trigger, match.key, settings.partitions)
             record_key = bucket_doc_key(match.trigger.id, match.key)
             pending.append(
-                await send(settings.topic_matches, record_key, encode_match(match), partition, None)
+                await send(
+                    settings.topic_matches, record_key, encode_match(match, None), partition, None
+                )
             )
         as_of = wall + runtime.router.clock.offset()
         for partition, store in runtime.evaluate_stores.items():

@@ -63,10 +63,9 @@ async def route_batch(runtime: Runtime, events: Sequence[Any]) -> None:
             )
             pending.append(await runtime.dead_letter(message, f"routing failed: {exc!r}"))
             continue
-        for match in matches:
+        for index, match in enumerate(matches):
             partition = match_partition(match.trigger, match.key, settings.partitions)
             key = bucket_doc_key(match.trigger.id, match.key)
-            pending.append(
-                await send(settings.topic_matches, key, encode_match(match), partition, None)
-            )
+            value = encode_match(match, (message.partition, message.offset, index))
+            pending.append(await send(settings.topic_matches, key, value, partition, None))
     await asyncio.gather(*pending)

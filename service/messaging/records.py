@@ -13,7 +13,7 @@ from service.core.routing import Match
 from service.core.store import BucketKey
 from service.core.times import us_to_iso
 from service.models.firings import SCHEMA_VERSION
-from service.state.documents import decode_firing, encode_firing
+from service.state.documents import Position, decode_firing, encode_firing
 
 __all__ = [
     "dead_letter_headers",
@@ -87,11 +87,16 @@ def dead_letter_headers(
 # -- match records: route -> evaluate -----------------------------------------------------
 
 
-def encode_match(match: Match) -> bytes:
-    """One (trigger, key, event) match, the event embedded as its validated JSON."""
+def encode_match(match: Match, source: Position | None) -> bytes:
+    """One (trigger, key, event) match, the event embedded as its validated JSON.
+
+    `source` is where the routing came from, so evaluate can recognise a match that a
+    re-read of the events topic produced again.
+    """
     event = match.event
     return orjson.dumps(
         {
+            "s": source,
             "t": match.trigger.id,
             "k": list(match.key),
             "w": match.wall,
@@ -103,12 +108,13 @@ def encode_match(match: Match) -> bytes:
     )
 
 
-def decode_match(data: bytes) -> tuple[str, BucketKey, EventRecord, int]:
-    """(trigger id, key, event, processing time) of a match record."""
+def decode_match(data: bytes) -> tuple[str, BucketKey, EventRecord, int, Position | None]:
+    """(trigger id, key, event, processing time, source position) of a match record."""
     doc = orjson.loads(data)
     event = EventRecord.from_json(doc["e"], doc["o"], doc["r"])
     event.id = doc["i"]
-    return doc["t"], tuple(doc["k"]), event, doc["w"]
+    source = doc["s"]
+    return doc["t"], tuple(doc["k"]), event, doc["w"], tuple(source) if source else None
 
 
 # -- child firings: evaluate -> compose ----------------------------------------------------

@@ -18,9 +18,21 @@ from service.core.records import EventRecord
 from service.core.store import Bucket, BucketKey, HeldEvent
 from service.state.memory import MemoryStateStore
 
-__all__ = ["DocumentStore", "decode_event", "decode_firing", "encode_event", "encode_firing"]
+__all__ = [
+    "DocumentStore",
+    "Position",
+    "decode_event",
+    "decode_firing",
+    "encode_event",
+    "encode_firing",
+]
+
+# (events partition, offset of the event that caused the routing, index in it)
+Position = tuple[int, int, int]
 
 _BUCKET = b"B"
+# Child firing ids remembered per composite, to recognise a redelivered one.
+_RECENT_CHILDREN = 256
 _COMPOSITE = b"C"
 
 
@@ -83,9 +95,9 @@ class DocumentStore(MemoryStateStore):
         super().__init__()
         self._dirty_buckets: set[tuple[str, BucketKey]] = set()
         self._dirty_composites: set[str] = set()
-        self._composite_offsets: dict[str, tuple[int, int]] = {}
-        # (trigger, key) -> (source offset, wall time) of the last match applied.
-        self._offsets: dict[tuple[str, BucketKey], tuple[int, int]] = {}
+        # (trigger, key) -> ({events partition: (offset, index)}, wall of last use)
+        self._guards: dict[tuple[str, BucketKey], tuple[dict[int, tuple[int, int]], int]] = {}
+        self._applied_children: dict[str, list[str]] = {}
 
     # -- writes mark their document dirty -------------------------------------------
     def put_bucket(
@@ -106,35 +118,54 @@ class DocumentStore(MemoryStateStore):
         super().put_child_firings(composite_id, firings)
         self._dirty_composites.add(composite_id)
 
-    # -- redelivery guard ------------------------------------------------------------
-    def applied_offset(self, trigger_id: str, key: BucketKey) -> int:
-        """The source offset of the last match applied to this key (-1 if none)."""
-        guard = self._offsets.get((trigger_id, key))
-        return guard[0] if guard is not None else -1
+    # -- redelivery guards ------------------------------------------------------------
+    def already_applied(self, trigger_id: str, key: BucketKey, source: Position | None) -> bool:
+        """Was the match from this source position applied to the key already?
 
-    def set_applied_offset(self, trigger_id: str, key: BucketKey, offset: int, wall: int) -> None:
-        """Record that the match at `offset` has been applied to this key at `wall`."""
-        self._offsets[(trigger_id, key)] = (offset, wall)
-        self._dirty_buckets.add((trigger_id, key))
+        A position is (events partition, offset of the event that caused the routing,
+        index of the match in that routing). Route handles a partition in offset order,
+        so per events partition positions only grow; a crash makes route re-read events
+        and emit their matches again, and those are recognised here.
+        """
+        if source is None:
+            return False
+        guard = self._guards.get((trigger_id, key))
+        if guard is None:
+            return False
+        applied = guard[0].get(source[0])
+        return applied is not None and (source[1], source[2]) <= applied
+
+    def mark_applied(
+        self, trigger_id: str, key: BucketKey, source: Position | None, wall: int
+    ) -> None:
+        """Record the position of a match applied to the key at `wall`."""
+        if source is None:
+            return
+        pair = (trigger_id, key)
+        positions = self._guards[pair][0] if pair in self._guards else {}
+        positions[source[0]] = (source[1], source[2])
+        self._guards[pair] = (positions, wall)
+        self._dirty_buckets.add(pair)
 
     def forget_guards_before(self, cutoff: int) -> None:
-        """Drop redelivery guards of keys with no state left, last used before `cutoff`.
+        """Drop the guards of keys with no state left, last used before `cutoff`.
 
-        A match can only be redelivered until its offset is committed, seconds later.
+        An event can only be read again until its offset is committed, seconds later.
         """
-        for pair, (_, wall) in list(self._offsets.items()):
+        for pair, (_, wall) in list(self._guards.items()):
             if wall < cutoff and pair not in self._buckets and pair not in self._held:
-                del self._offsets[pair]
+                del self._guards[pair]
                 self._dirty_buckets.add(pair)
 
-    def composite_applied_offset(self, composite_id: str) -> int:
-        """The source offset of the last child firing applied to a composite (-1 if none)."""
-        guard = self._composite_offsets.get(composite_id)
-        return guard[0] if guard is not None else -1
+    def child_applied(self, composite_id: str, firing_id: str) -> bool:
+        """Has this child firing (by its deterministic id) been applied already?"""
+        return firing_id in self._applied_children.get(composite_id, ())
 
-    def set_composite_applied_offset(self, composite_id: str, offset: int, wall: int) -> None:
-        """Record that the child firing at `offset` has been applied."""
-        self._composite_offsets[composite_id] = (offset, wall)
+    def mark_child_applied(self, composite_id: str, firing_id: str) -> None:
+        """Remember a child firing applied to a composite (its most recent ones)."""
+        recent = self._applied_children.setdefault(composite_id, [])
+        recent.append(firing_id)
+        del recent[:-_RECENT_CHILDREN]
         self._dirty_composites.add(composite_id)
 
     # -- persistence -----------------------------------------------------------------
@@ -145,10 +176,8 @@ class DocumentStore(MemoryStateStore):
             out.append((bucket_doc_key(trigger_id, key), self._bucket_doc(trigger_id, key)))
         for composite_id in sorted(self._dirty_composites):
             rows = self._children.get(composite_id, [])
-            guard = self._composite_offsets.get(composite_id)
-            value = orjson.dumps(
-                {"c": [encode_firing(f) for f in rows], "o": list(guard) if guard else None}
-            )
+            applied = self._applied_children.get(composite_id, [])
+            value = orjson.dumps({"c": [encode_firing(f) for f in rows], "a": applied})
             out.append((_COMPOSITE + composite_id.encode(), value))
         self._dirty_buckets.clear()
         self._dirty_composites.clear()
@@ -157,8 +186,8 @@ class DocumentStore(MemoryStateStore):
     def _bucket_doc(self, trigger_id: str, key: BucketKey) -> bytes | None:
         bucket = self._buckets.get((trigger_id, key))
         held = self._held.get((trigger_id, key))
-        offset = self._offsets.get((trigger_id, key))
-        if bucket is None and not held and offset is None:
+        guard = self._guards.get((trigger_id, key))
+        if bucket is None and not held and guard is None:
             return None
         doc: dict[str, Any] = {
             "b": (
@@ -167,7 +196,11 @@ class DocumentStore(MemoryStateStore):
                 else None
             ),
             "h": [[h.occurred, h.event_id, h.held_at] for h in held or ()],
-            "o": list(offset) if offset is not None else None,
+            "g": (
+                [[[p, o, i] for p, (o, i) in guard[0].items()], guard[1]]
+                if guard is not None
+                else None
+            ),
             "s": key in self._satisfied.get(trigger_id, ()),
         }
         return orjson.dumps(doc)
@@ -182,8 +215,7 @@ class DocumentStore(MemoryStateStore):
                 composite_id = doc_key[1:].decode()
                 rows = [decode_firing(row) for row in composite["c"]]
                 super().put_child_firings(composite_id, rows)
-                if composite["o"] is not None:
-                    self._composite_offsets[composite_id] = (composite["o"][0], composite["o"][1])
+                self._applied_children[composite_id] = list(composite["a"])
                 continue
             if not doc_key.startswith(_BUCKET):
                 continue
@@ -197,6 +229,7 @@ class DocumentStore(MemoryStateStore):
             if doc["h"]:
                 held = [HeldEvent(o, i, h) for o, i, h in doc["h"]]
                 super().put_held(trigger_id, key, held)
-            if doc["o"] is not None:
-                self._offsets[(trigger_id, key)] = (doc["o"][0], doc["o"][1])
+            if doc["g"] is not None:
+                positions = {p: (o, i) for p, o, i in doc["g"][0]}
+                self._guards[(trigger_id, key)] = (positions, doc["g"][1])
         return count

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -58,6 +59,7 @@ class Cluster:
     partitions: int = 4
     tick_interval: float = 1.0
     emit_state_events: bool = False
+    max_event_bytes: int = 100_000
     prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}")
     workers: list[Worker] = field(default_factory=list)
 
@@ -76,6 +78,7 @@ class Cluster:
             topic_automations=f"{p}.automations",
             topic_actions_dlq=f"{p}.actions.dlq",
             data_dir=self.root / "data",
+            max_event_bytes=self.max_event_bytes,
         )
 
     def env(self, name: str) -> dict[str, str]:
@@ -94,6 +97,7 @@ class Cluster:
             "TRIPWIRE_DATA_DIR": str(self.root / f"data-{name}"),
             "TRIPWIRE_STATE_DIR": str(self.root / f"state-{name}"),
             "TRIPWIRE_TICK_INTERVAL": str(self.tick_interval),
+            "TRIPWIRE_MAX_EVENT_BYTES": str(self.max_event_bytes),
             "TRIPWIRE_WORKER_WEB_PORT": str(free_port()),
             "TRIPWIRE_EMIT_STATE_EVENTS": "true" if self.emit_state_events else "false",
         }
@@ -142,7 +146,9 @@ class Cluster:
             time.sleep(0.1)
         raise AssertionError(f"worker {name} did not load {sorted(ids)}")
 
-    def produce(self, records: Iterable[tuple[bytes | None, bytes]], topic: str | None = None) -> None:
+    def produce(
+        self, records: Iterable[tuple[bytes | None, bytes]], topic: str | None = None
+    ) -> None:
         asyncio.run(self._produce(list(records), topic or self.settings.topic_events))
 
     async def _produce(self, records: list[tuple[bytes | None, bytes]], topic: str) -> None:
@@ -174,8 +180,9 @@ class Cluster:
     async def _read(
         self, topic: str, done: Callable[[list[Any]], bool], timeout: float, settle: float
     ) -> list[Any]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                    auto_offset_reset="earliest")
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        )
         await consumer.start()
         records: list[Any] = []
         try:
@@ -206,3 +213,31 @@ class Cluster:
             settle,
         )
         return [orjson.loads(r.value) for r in records]
+
+
+def changelog_topic(settings: Settings, table: str = "buckets") -> str:
+    """The Faust changelog topic of one of the worker's tables."""
+    return f"{settings.app_id}-{table}-changelog"
+
+
+def flow_run_event(
+    run: str, state: str, occurred: datetime, *, number: int, deployment: str = "d1"
+) -> dict[str, Any]:
+    """A Prefect flow-run state event with the usual related resources."""
+    return {
+        "id": str(uuid.UUID(int=number)),
+        "occurred": occurred.isoformat(),
+        "event": f"prefect.flow-run.{state}",
+        "resource": {
+            "prefect.resource.id": f"prefect.flow-run.{run}",
+            "prefect.resource.name": run,
+            "prefect.state-name": state,
+        },
+        "related": [
+            {
+                "prefect.resource.id": f"prefect.deployment.{deployment}",
+                "prefect.resource.role": "deployment",
+            },
+        ],
+        "payload": {},
+    }

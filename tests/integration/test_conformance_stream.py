@@ -24,7 +24,9 @@ COMPARED = ("automation", "trigger_id", "state", "bucket", "triggering_event", "
 
 def _scenarios() -> list[Path]:
     return sorted(
-        p for p in SCENARIOS.iterdir() if (p / "expected.jsonl").is_file() and not (p / "ticks").exists()
+        p
+        for p in SCENARIOS.iterdir()
+        if (p / "expected.jsonl").is_file() and not (p / "ticks").exists()
     )
 
 
@@ -47,7 +49,9 @@ def _comparable(line: dict[str, Any]) -> str:
         child.pop("id", None)
         if not child.get("child_firings"):
             child.pop("child_firings", None)
-        if child.get("triggering_event") is not None and isinstance(child["triggering_event"], dict):
+        if child.get("triggering_event") is not None and isinstance(
+            child["triggering_event"], dict
+        ):
             child["triggering_event"] = child["triggering_event"]["id"]
     return orjson.dumps(fields, option=orjson.OPT_SORT_KEYS).decode()
 
@@ -68,14 +72,23 @@ def _replay(folder: Path, events: list[dict[str, Any]], tmp: Path) -> list[dict[
     path = tmp / f"{folder.name}.jsonl"
     path.write_bytes(b"\n".join(orjson.dumps(e) for e in events))
     done = subprocess.run(  # noqa: S603
-        [str(TRIPWIRE), "replay", "--automations", str(folder / "automations.json"),
-         "--events", str(path)],
-        capture_output=True, check=True,
+        [
+            str(TRIPWIRE),
+            "replay",
+            "--automations",
+            str(folder / "automations.json"),
+            "--events",
+            str(path),
+        ],
+        capture_output=True,
+        check=True,
     )
     return [orjson.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
 
-def test_scenarios_without_ticks_fire_the_same_through_kafka(cluster: Cluster, tmp_path: Path) -> None:
+def test_scenarios_without_ticks_fire_the_same_through_kafka(
+    cluster: Cluster, tmp_path: Path
+) -> None:
     worker = cluster.start_worker("w1")
     previous: set[str] = set()
     seen_ids: set[str] = set()
@@ -85,8 +98,11 @@ def test_scenarios_without_ticks_fire_the_same_through_kafka(cluster: Cluster, t
         automations = parse_automations(orjson.loads((folder / "automations.json").read_bytes()))
         ids = {str(a.id) for a in automations}
         names = {str(a.id): a.name for a in automations}
-        raw = [orjson.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()
-               if line.strip() and not line.startswith(("#", "//"))]
+        raw = [
+            orjson.loads(line)
+            for line in (folder / "events.jsonl").read_text().splitlines()
+            if line.strip() and not line.startswith(("#", "//"))
+        ]
         # Event ids are unique across scenarios, so the worker's 30-minute
         # de-duplication cannot mix them up.
         assert not {e["id"] for e in raw} & seen_ids
@@ -105,7 +121,8 @@ def test_scenarios_without_ticks_fire_the_same_through_kafka(cluster: Cluster, t
 
         records = cluster.firings(
             lambda recs: sum(1 for _ in ours(recs)) >= sum(expected.values()),
-            timeout=30, settle=1.5,
+            timeout=30,
+            settle=1.5,
         )
         actual = Counter(_comparable(_from_record(r, names)) for r in ours(records))
         checked += 1
