@@ -37,19 +37,24 @@ async def evaluate_batch(runtime: Runtime, table: PartitionTable, events: Sequen
                 pending.append(await runtime.dead_letter(message, f"bad match: {exc!r}"))
                 continue
             trigger = registry.event_triggers.get(trigger_id)
-            if trigger is None:
+            metric = registry.metric_triggers.get(trigger_id)
+            if trigger is None and metric is None:
                 continue  # its automation was deleted or disabled since routing
             if store.already_applied(trigger_id, key, source):
                 continue  # routed again after a crash, or redelivered: applied already
             try:
-                firings = evaluate_event(trigger, key, record, wall, store)
+                if trigger is not None:
+                    firings = evaluate_event(trigger, key, record, wall, store)
+                    fired.extend((trigger, firing) for firing in firings)
+                elif metric is not None:
+                    # Metric triggers aggregate here and fire only at ticks.
+                    runtime.metrics_for(message.partition, store).observe_one(metric, record)
             except Exception as exc:
                 logger.exception("evaluation failed for trigger %s", trigger_id)
                 pending.append(await runtime.dead_letter(message, f"evaluation failed: {exc!r}"))
                 continue
             store.mark_applied(trigger_id, key, source, wall)
             touched[message.partition] = store
-            fired.extend((trigger, firing) for firing in firings)
         # Firings are acknowledged before the state that produced them is written, so a
         # crash in between replays the match and re-sends the same firing ids.
         pending.extend(await runtime.emit(fired))

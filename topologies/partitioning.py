@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import zlib
 
+from service.core.index import Indexed
 from service.core.store import BucketKey
-from service.core.triggers import CompiledEventTrigger
 from service.state.documents import bucket_doc_key
 
 __all__ = ["automation_partition", "match_partition"]
@@ -16,7 +16,7 @@ def automation_partition(automation_id: str, partitions: int) -> int:
     return zlib.crc32(automation_id.encode()) % partitions
 
 
-def match_partition(trigger: CompiledEventTrigger, key: BucketKey, partitions: int) -> int:
+def match_partition(trigger: Indexed, key: BucketKey, partitions: int) -> int:
     """The partition that owns a (trigger, bucketing key) and receives its matches.
 
     A trigger inside a composite lives with its whole tree, in its automation's
@@ -25,4 +25,5 @@ def match_partition(trigger: CompiledEventTrigger, key: BucketKey, partitions: i
     """
     if trigger.parent is not None:
         return automation_partition(trigger.automation.id, partitions)
+    # A metric trigger has one state, kept where its (empty) key routes.
     return zlib.crc32(bucket_doc_key(trigger.id, key)) % partitions

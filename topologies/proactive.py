@@ -8,11 +8,13 @@ from collections.abc import Awaitable
 from typing import Any
 
 from service.core.evaluator import (
-    evaluate_due_bucket,
+    EXPIRED_BUCKET_BUFFER,
     evaluate_proactively,
+    sweep_expired_buckets,
     sweep_held_events,
 )
 from service.core.firings import Firing
+from service.core.metrics import CompiledMetricTrigger
 from service.core.times import MINUTE
 from service.core.triggers import CompiledComposite, CompiledEventTrigger
 from service.messaging.records import encode_match
@@ -25,8 +27,6 @@ __all__ = ["tick"]
 
 logger = logging.getLogger(__name__)
 
-# server.events.expired_bucket_buffer
-EXPIRED_BUCKET_BUFFER = MINUTE
 # Redelivery guards outlive any uncommitted offset by far.
 GUARD_RETENTION = 10 * MINUTE
 
@@ -38,7 +38,9 @@ async def tick(runtime: Runtime, table: PartitionTable) -> int:
     settings, send = runtime.settings, runtime.send
     assert send is not None  # noqa: S101  # set when the app is built
     pending: list[Awaitable[Any]] = []
-    fired: list[tuple[CompiledEventTrigger | CompiledComposite, Firing]] = []
+    fired: list[
+        tuple[CompiledEventTrigger | CompiledComposite | CompiledMetricTrigger, Firing]
+    ] = []
     async with runtime.lock:
         wall = runtime.now()
         registry = runtime.registry
@@ -61,15 +63,11 @@ async def tick(runtime: Runtime, table: PartitionTable) -> int:
                     trigger, as_of, wall, store, create_global=owns_global
                 )
                 fired.extend((trigger, f) for f in firings)
+            fired.extend(runtime.metrics_for(partition, store).evaluate(wall))
             sweep_held_events(wall, store)
-            for trigger_id, key in store.expired_buckets(as_of - EXPIRED_BUCKET_BUFFER):
-                expiring = registry.event_triggers.get(trigger_id)
-                if expiring is not None and expiring.proactive:
-                    firings = evaluate_due_bucket(expiring, key, as_of, wall, store)
-                    fired.extend((expiring, f) for f in firings)
-                bucket = store.bucket(trigger_id, key)
-                if bucket is not None and bucket.end <= as_of - EXPIRED_BUCKET_BUFFER:
-                    store.delete_bucket(trigger_id, key)
+            fired.extend(
+                sweep_expired_buckets(registry, as_of - EXPIRED_BUCKET_BUFFER, as_of, wall, store)
+            )
             store.forget_guards_before(wall - GUARD_RETENTION)
         runtime.router.ordering.forget_expired(wall)
         pending.extend(await runtime.emit(fired))

@@ -13,6 +13,7 @@ import orjson
 from service.config import Settings
 from service.core.engine import AutomationFiring, firing_state_event_id
 from service.core.firings import Firing
+from service.core.metrics import CompiledMetricTrigger, MetricTriggers
 from service.core.registry import Registry
 from service.core.routing import Router
 from service.core.state_events import state_change_event
@@ -45,6 +46,7 @@ class Runtime:
         self.router = Router(self.registry, MemoryStateStore())
         self.evaluate_stores: dict[int, DocumentStore] = {}
         self.compose_stores: dict[int, DocumentStore] = {}
+        self._metric_evaluators: dict[int, tuple[Registry, MetricTriggers]] = {}
         self.automations_loaded = asyncio.Event()
         # Agents and the tick timer interleave at awaits; state changes, their sends
         # and their flush happen under this lock so a flush never outruns its firings.
@@ -61,6 +63,14 @@ class Runtime:
         self._last_wall = max(self._last_wall + 1, time.time_ns() // 1000)
         return self._last_wall
 
+    def metrics_for(self, partition: int, store: DocumentStore) -> MetricTriggers:
+        """The metric triggers over one evaluate partition's store (rebuilt on reload)."""
+        current = self._metric_evaluators.get(partition)
+        if current is None or current[0] is not self.registry or current[1].store is not store:
+            current = (self.registry, MetricTriggers(self.registry.metric, store))
+            self._metric_evaluators[partition] = current
+        return current[1]
+
     def set_registry(self, registry: Registry) -> None:
         """Swap in a new automations snapshot (hot reload)."""
         self.registry = registry
@@ -68,7 +78,9 @@ class Runtime:
 
     async def emit(
         self,
-        fired: Iterable[tuple[CompiledEventTrigger | CompiledComposite, Firing]],
+        fired: Iterable[
+            tuple[CompiledEventTrigger | CompiledComposite | CompiledMetricTrigger, Firing]
+        ],
     ) -> list[Awaitable[Any]]:
         """Send root firings to the firings topic and child firings to their parents."""
         assert self.send is not None  # noqa: S101  # set when the app is built

@@ -19,22 +19,31 @@ Implementation notes, after `triggers.py:evaluate` in Prefect 3.9.1. For one buc
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from service.core.firings import Firing, firing_id
 from service.core.records import EventRecord
 from service.core.store import Bucket, BucketKey, HeldEvent, StateStore
 from service.core.times import MINUTE
 from service.core.triggers import CompiledEventTrigger
 
+if TYPE_CHECKING:
+    from service.core.registry import Registry
+
 __all__ = [
+    "EXPIRED_BUCKET_BUFFER",
     "LOOKBACK",
     "evaluate_due_bucket",
     "evaluate_event",
     "evaluate_proactively",
+    "sweep_expired_buckets",
     "sweep_held_events",
 ]
 
 # ordering/__init__.py:PRECEDING_EVENT_LOOKBACK; also the follower wait limit.
 LOOKBACK = 15 * MINUTE
+# server.events.expired_bucket_buffer
+EXPIRED_BUCKET_BUFFER = MINUTE
 # automation_held_events.HELD_EXPECT_EVENTS_RETENTION = 2 x look-back.
 HELD_RETENTION = 2 * LOOKBACK
 
@@ -123,6 +132,25 @@ def evaluate_due_bucket(
     if bucket is not None and bucket.count < trigger.threshold:
         _evaluate(trigger, key, bucket, as_of, None, wall, store, firings)
     return firings
+
+
+def sweep_expired_buckets(
+    registry: Registry, cutoff: int, as_of: int, wall: int, store: StateStore
+) -> list[tuple[CompiledEventTrigger, Firing]]:
+    """Delete every bucket with `end <= cutoff` (spec §8 step 4).
+
+    Prefect's sweep can delete a due proactive bucket its schedule has not evaluated
+    yet, so it never fires; Tripwire fires it first (docs/semantics.md).
+    """
+    fired: list[tuple[CompiledEventTrigger, Firing]] = []
+    for trigger_id, key in store.expired_buckets(cutoff):
+        trigger = registry.event_triggers.get(trigger_id)
+        if trigger is not None and trigger.proactive:
+            fired += [(trigger, f) for f in evaluate_due_bucket(trigger, key, as_of, wall, store)]
+        bucket = store.bucket(trigger_id, key)
+        if bucket is not None and bucket.end <= cutoff:
+            store.delete_bucket(trigger_id, key)
+    return fired
 
 
 def sweep_held_events(now: int, store: StateStore) -> None:

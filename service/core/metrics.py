@@ -19,9 +19,14 @@ if TYPE_CHECKING:
     from service.core.triggers import CompiledAutomation, CompiledComposite
 
 __all__ = [
+    "FIRING",
     "FLOW_RUN_PREFIX",
     "MAX_OPEN_RUNS",
+    "OK",
+    "PENDING",
+    "RESOLVING",
     "SLOTS_PER_RANGE",
+    "SLOT_HEADROOM",
     "CompiledMetricTrigger",
     "MetricState",
     "MetricTriggers",
@@ -37,8 +42,8 @@ SLOTS_PER_RANGE = 60
 # Per trigger, runs with an open clock (Pending / Running / Late not yet closed); past
 # this the run opened longest ago is forgotten, so memory stays bounded.
 MAX_OPEN_RUNS = 10_000
-# Sub-intervals kept per window beyond its own: room for outcomes dated ahead of the
-# last evaluation, or arriving before the first, before the oldest are dropped.
+# At most this many windows' worth of sub-intervals are kept: room for outcomes dated
+# ahead of the last evaluation, or arriving before the first, before the oldest go.
 SLOT_HEADROOM = 2
 
 OK, PENDING, FIRING, RESOLVING = "ok", "pending", "firing", "resolving"
@@ -98,6 +103,8 @@ class CompiledMetricTrigger:
     width: int = field(init=False)  # one sub-interval, microseconds
     slots: int = field(init=False)  # sub-intervals before the current one in the window
     names: frozenset[str] = field(init=False)  # flow-run state names the metric reads
+    order: int = 0
+    prefilter_patterns: tuple[str, ...] = field(init=False)  # for the trigger index
     rules: _Rules = field(init=False)
     _compare: Callable[[float, float], bool] = field(init=False)
     _match: Any = field(init=False)
@@ -108,6 +115,7 @@ class CompiledMetricTrigger:
         self.slots = -(-self.range // self.width)
         self.rules = _RULES[self.metric]
         self.names = self.rules.names
+        self.prefilter_patterns = tuple(sorted(FLOW_RUN_PREFIX + name for name in self.names))
         self._compare = _OPERATORS[self.operator]
         self._match = compile_resource_spec(self.match)
         related = self.match_related
@@ -124,10 +132,24 @@ class CompiledMetricTrigger:
         name = event.name
         if not name.startswith(FLOW_RUN_PREFIX) or name[len(FLOW_RUN_PREFIX) :] not in self.names:
             return False
+        return self.covers_resources(event)
+
+    def covers_resources(self, event: EventRecord) -> bool:
+        """`match` on the primary resource, then each `match_related` object."""
         if not self._match(event.resource):
             return False
         related = event.related
-        return all(any(spec(resource) for resource in related) for spec in self._related)
+        for spec in self._related:
+            for resource in related:
+                if spec(resource):
+                    break
+            else:
+                return False
+        return True
+
+    def bucketing_key(self, event: EventRecord) -> tuple[str, ...]:
+        """A metric has one state per trigger: no bucketing key."""
+        return ()
 
     def breaches(self, value: float) -> bool:
         """`value <operator> threshold`."""
@@ -315,18 +337,19 @@ class MetricTriggers:
 
     def observe(self, event: EventRecord) -> None:
         """Feed one processed event to every metric trigger it concerns."""
-        if not self.triggers or not event.name.startswith(FLOW_RUN_PREFIX):
-            return
+        for trigger in self.triggers:
+            if trigger.covers(event):
+                self.observe_one(trigger, event)
+
+    def observe_one(self, trigger: CompiledMetricTrigger, event: EventRecord) -> None:
+        """Feed one event that `trigger.covers()` to that trigger."""
         name = event.name[len(FLOW_RUN_PREFIX) :]
         run = event.resource["prefect.resource.id"]
-        for trigger in self.triggers:
-            if not trigger.covers(event):
-                continue
-            state = self._load(trigger) or MetricState(trigger.fingerprint)
-            # observe_state changes nothing when it returns False, so the cached state
-            # still matches the stored bytes.
-            if observe_state(state, trigger, name, run, event.occurred):
-                self._save(trigger, state)
+        state = self._load(trigger) or MetricState(trigger.fingerprint)
+        # observe_state changes nothing when it returns False, so the cached state
+        # still matches the stored bytes.
+        if observe_state(state, trigger, name, run, event.occurred):
+            self._save(trigger, state)
 
     def evaluate(self, wall: int) -> list[tuple[CompiledMetricTrigger, Firing]]:
         """Evaluate every metric trigger at `wall`, in load order.

@@ -14,33 +14,32 @@ SEEN_EXPIRATION = 30 * MINUTE
 MAX_FOLLOWER_DEPTH = 20
 _FOLLOWER_WAIT = 15 * MINUTE
 
-_CLOCK = "events_clock"
-_CLOCK_UPDATED = "events_clock_updated"
 
-
-@dataclass(slots=True)
 class EventsClock:
     """Prefect's events clock (`update_events_clock`, `get_events_clock_offset`).
 
     Proactive time runs on event time plus the wall time elapsed since the last event.
+    Like Prefect's, it lives in process memory and starts again after a restart.
     """
 
-    store: StateStore
+    __slots__ = ("clock", "updated")
+
+    def __init__(self) -> None:
+        self.clock: int | None = None
+        self.updated: int | None = None
 
     def update(self, occurred: int, wall: int) -> None:
         """Record an event that reached evaluation at `wall`."""
-        seen = min(occurred, wall)
-        clock = self.store.meta(_CLOCK)
-        if clock is None or seen >= clock:
-            self.store.put_meta(_CLOCK, seen)
-        self.store.put_meta(_CLOCK_UPDATED, wall)
+        seen = occurred if occurred < wall else wall
+        if self.clock is None or seen >= self.clock:
+            self.clock = seen
+        self.updated = wall
 
     def offset(self) -> int:
         """Return clock minus the wall time of the latest event; 0 before any event."""
-        clock, updated = self.store.meta(_CLOCK), self.store.meta(_CLOCK_UPDATED)
-        if clock is None or updated is None:
+        if self.clock is None or self.updated is None:
             return 0
-        return clock - updated
+        return self.clock - self.updated
 
 
 @dataclass(slots=True)

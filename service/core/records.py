@@ -64,12 +64,10 @@ class EventRecord:
         return record
 
     def with_received(self, received: int) -> EventRecord:
-        """Return the event stamped as received at `received` if it carried no `received`."""
-        if self.received is not None:
-            return self
-        if self.source is None:
-            return EventRecord.from_json(self.to_json(), self.occurred, received)
-        return EventRecord(self.source, received)
+        """Stamp the event as received at `received` if it carried no `received`."""
+        if self.received is None:
+            self.received = received
+        return self
 
     def to_json(self) -> dict[str, Any]:
         """The full event as Prefect's JSON."""

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from service.core.index import TriggerIndex
+from service.core.metrics import CompiledMetricTrigger
 from service.core.triggers import (
     CompiledAutomation,
     CompiledComposite,
@@ -24,6 +25,8 @@ class Registry:
     automations: list[CompiledAutomation] = field(default_factory=list)
     index: TriggerIndex = field(default_factory=TriggerIndex)
     proactive: list[CompiledEventTrigger] = field(default_factory=list)
+    metric: list[CompiledMetricTrigger] = field(default_factory=list)
+    metric_triggers: dict[str, CompiledMetricTrigger] = field(default_factory=dict)
     event_triggers: dict[str, CompiledEventTrigger] = field(default_factory=dict)
     composites: dict[str, CompiledComposite] = field(default_factory=dict)
     by_id: dict[str, CompiledAutomation] = field(default_factory=dict)
@@ -35,12 +38,14 @@ class Registry:
             compile_automation(a, order) for order, a in enumerate(automations) if a.enabled
         ]
         triggers = [t for a in compiled for t in a.event_triggers()]
-        composites = {c.id: c for a in compiled for c in a.composites()}
+        metric = [t for a in compiled for t in a.metric_triggers()]
         return cls(
             automations=compiled,
-            index=TriggerIndex(triggers),
+            index=TriggerIndex([*triggers, *metric]),
             proactive=[t for t in triggers if t.proactive],
+            metric=metric,
+            metric_triggers={t.id: t for t in metric},
             event_triggers={t.id: t for t in triggers},
-            composites=composites,
+            composites={c.id: c for a in compiled for c in a.composites()},
             by_id={a.id: a for a in compiled},
         )

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from service.core.index import Indexed
 from service.core.ordering import MAX_FOLLOWER_DEPTH, EventsClock, Ordering
 from service.core.records import EventRecord
 from service.core.registry import Registry
 from service.core.store import BucketKey, StateStore
-from service.core.triggers import CompiledEventTrigger
 
 __all__ = ["LOG_WRITE", "Match", "Router"]
 
@@ -23,7 +23,7 @@ LOG_WRITE = "prefect.log.write"
 class Match:
     """An event that concerns a trigger, with its bucket key and processing time."""
 
-    trigger: CompiledEventTrigger
+    trigger: Indexed
     key: BucketKey
     event: EventRecord
     wall: int
@@ -35,7 +35,7 @@ class Router:
     def __init__(self, registry: Registry, store: StateStore) -> None:
         self.registry = registry
         self.store = store
-        self.clock = EventsClock(store)
+        self.clock = EventsClock()
         self.ordering = Ordering(store)
 
     def route(self, event: EventRecord, wall: int) -> list[Match]:

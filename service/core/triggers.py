@@ -133,11 +133,21 @@ class CompiledEventTrigger:
         name = event.name
         if not self._prefilter(name) or not self._covers_name(name):
             return False
+        return self.covers_resources(event)
+
+    def covers_resources(self, event: EventRecord) -> bool:
+        """`match` on the primary resource, then each `match_related` object (spec §4.2-4.3)."""
         if not self._match(event.resource):
             return False
-        # Each object on its own: some related resource meets all its labels (spec §4.3).
+        # Each object on its own: some related resource meets all its labels.
         related = event.related
-        return all(any(spec(resource) for resource in related) for spec in self._related)
+        for spec in self._related:
+            for resource in related:
+                if spec(resource):
+                    break
+            else:
+                return False
+        return True
 
     def bucketing_key(self, event: EventRecord) -> BucketKey:
         """One value per sorted `for_each` selector, `""` when missing (spec §5)."""
@@ -219,7 +229,7 @@ def compile_automation(automation: Automation, order: int = 0) -> CompiledAutoma
     )
     compiled.root = _compile(automation.trigger, compiled, None)
     for position, trigger in enumerate(_walk(compiled.root)):
-        if isinstance(trigger, CompiledEventTrigger):
+        if isinstance(trigger, CompiledEventTrigger | CompiledMetricTrigger):
             trigger.order = order * 1_000_000 + position
     return compiled
 

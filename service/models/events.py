@@ -37,7 +37,8 @@ class Event(BaseModel):
 
     id: UUID
     occurred: datetime
-    event: str = Field(max_length=MAX_EVENT_NAME_LENGTH)
+    # Checked in a validator, for Prefect's own message (spec §1.1).
+    event: str
     resource: dict[str, str]
     related: list[dict[str, str]] = Field(default_factory=list)
     payload: dict[str, Any] = Field(default_factory=dict)

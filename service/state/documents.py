@@ -31,6 +31,7 @@ __all__ = [
 Position = tuple[int, int, int]
 
 _BUCKET = b"B"
+_METRIC = b"M"
 # Child firing ids remembered per composite, to recognise a redelivered one.
 _RECENT_CHILDREN = 256
 _COMPOSITE = b"C"
@@ -95,6 +96,7 @@ class DocumentStore(MemoryStateStore):
         super().__init__()
         self._dirty_buckets: set[tuple[str, BucketKey]] = set()
         self._dirty_composites: set[str] = set()
+        self._dirty_metrics: set[str] = set()
         # (trigger, key) -> ({events partition: (offset, index)}, wall of last use)
         self._guards: dict[tuple[str, BucketKey], tuple[dict[int, tuple[int, int]], int]] = {}
         self._applied_children: dict[str, list[str]] = {}
@@ -117,6 +119,10 @@ class DocumentStore(MemoryStateStore):
     def put_child_firings(self, composite_id: str, firings: list[Firing]) -> None:
         super().put_child_firings(composite_id, firings)
         self._dirty_composites.add(composite_id)
+
+    def put_metric_state(self, trigger_id: str, data: bytes | None) -> None:
+        super().put_metric_state(trigger_id, data)
+        self._dirty_metrics.add(trigger_id)
 
     # -- redelivery guards ------------------------------------------------------------
     def already_applied(self, trigger_id: str, key: BucketKey, source: Position | None) -> bool:
@@ -179,8 +185,11 @@ class DocumentStore(MemoryStateStore):
             applied = self._applied_children.get(composite_id, [])
             value = orjson.dumps({"c": [encode_firing(f) for f in rows], "a": applied})
             out.append((_COMPOSITE + composite_id.encode(), value))
+        for trigger_id in sorted(self._dirty_metrics):
+            out.append((_METRIC + trigger_id.encode(), self.metric_state(trigger_id)))
         self._dirty_buckets.clear()
         self._dirty_composites.clear()
+        self._dirty_metrics.clear()
         return out
 
     def _bucket_doc(self, trigger_id: str, key: BucketKey) -> bytes | None:
@@ -216,6 +225,9 @@ class DocumentStore(MemoryStateStore):
                 rows = [decode_firing(row) for row in composite["c"]]
                 super().put_child_firings(composite_id, rows)
                 self._applied_children[composite_id] = list(composite["a"])
+                continue
+            if doc_key.startswith(_METRIC):
+                super().put_metric_state(doc_key[1:].decode(), value)
                 continue
             if not doc_key.startswith(_BUCKET):
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 
 from sortedcontainers import SortedSet
@@ -24,7 +25,8 @@ class MemoryStateStore:
         self._held: dict[tuple[str, BucketKey], list[HeldEvent]] = {}
         self._children: dict[str, list[Firing]] = {}
         self._seen: dict[str, int] = {}
-        self._seen_by_time: SortedSet = SortedSet()  # (at, event_id)
+        # (at, event_id) in a min-heap; an entry whose id was marked again is stale.
+        self._seen_by_time: list[tuple[int, str]] = []
         self._followers: dict[str, dict[str, EventRecord]] = {}
         self._meta: dict[str, int] = {}
         self._metric: dict[str, bytes] = {}
@@ -118,26 +120,26 @@ class MemoryStateStore:
         return self._seen.get(event_id)
 
     def mark_seen(self, event_id: str, at: int) -> None:
-        old = self._seen.get(event_id)
-        if old is not None:
-            self._seen_by_time.discard((old, event_id))
         self._seen[event_id] = at
-        self._seen_by_time.add((at, event_id))
+        heapq.heappush(self._seen_by_time, (at, event_id))
 
     def forget_seen_before(self, cutoff: int) -> None:
         # By time, not by marking order: a wall clock can step back, so a later mark may
         # carry an earlier time.
-        stop = self._seen_by_time.bisect_left((cutoff,))
-        for _, event_id in self._seen_by_time[:stop]:
-            del self._seen[event_id]
-        del self._seen_by_time[:stop]
+        heap, seen = self._seen_by_time, self._seen
+        while heap and heap[0][0] < cutoff:
+            at, event_id = heapq.heappop(heap)
+            if seen.get(event_id) == at:
+                del seen[event_id]
 
     # -- causal ordering ------------------------------------------------------------------
     def add_follower(self, event: EventRecord) -> None:
         self._followers.setdefault(_leader(event), {})[event.id] = event
 
     def followers_of(self, leader_id: str) -> list[EventRecord]:
-        waiting = self._followers.get(leader_id, {})
+        waiting = self._followers.get(leader_id)
+        if not waiting:
+            return []
         return sorted(waiting.values(), key=lambda e: (e.occurred, e.id))
 
     def remove_follower(self, event: EventRecord) -> None:

@@ -109,7 +109,7 @@ class Cluster:
     def start_worker(self, name: str) -> Worker:
         log = self.root / f"{name}.log"
         log_file = log.open("ab")
-        process = subprocess.Popen(  # noqa: S603
+        process = subprocess.Popen(
             [str(TRIPWIRE), "worker"],
             env=self.env(name),
             stdout=log_file,
@@ -144,7 +144,8 @@ class Cluster:
             if loaded == ids:
                 return
             time.sleep(0.1)
-        raise AssertionError(f"worker {name} did not load {sorted(ids)}")
+        msg = f"worker {name} did not load {sorted(ids)}"
+        raise AssertionError(msg)
 
     def produce(
         self, records: Iterable[tuple[bytes | None, bytes]], topic: str | None = None
@@ -178,7 +179,7 @@ class Cluster:
         return asyncio.run(self._read(topic, done, timeout, settle))
 
     async def _read(
-        self, topic: str, done: Callable[[list[Any]], bool], timeout: float, settle: float
+        self, topic: str, done: Callable[[list[Any]], bool], limit: float, settle: float
     ) -> list[Any]:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
@@ -189,7 +190,7 @@ class Cluster:
             tps = [TopicPartition(topic, p) for p in range(self.partitions)]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
-            deadline = time.monotonic() + timeout
+            deadline = time.monotonic() + limit
             settled_at: float | None = None
             while time.monotonic() < deadline:
                 for batch in (await consumer.getmany(timeout_ms=200)).values():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 from collections import Counter
+from functools import partial
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -68,10 +69,22 @@ def _from_record(record: dict[str, Any], names: dict[str, str]) -> dict[str, Any
     }
 
 
+def _ours(records: list[dict[str, Any]], before: int, ids: set[str]) -> list[dict[str, Any]]:
+    return [r for r in records[before:] if r["automation_id"] in ids]
+
+
+def _ours(records: list[dict[str, Any]], before: int, ids: set[str]) -> list[dict[str, Any]]:
+    return [r for r in records[before:] if r["automation_id"] in ids]
+
+
+def _has_ours(records: list[dict[str, Any]], *, before: int, ids: set[str], wanted: int) -> bool:
+    return len(_ours(records, before, ids)) >= wanted
+
+
 def _replay(folder: Path, events: list[dict[str, Any]], tmp: Path) -> list[dict[str, Any]]:
     path = tmp / f"{folder.name}.jsonl"
     path.write_bytes(b"\n".join(orjson.dumps(e) for e in events))
-    done = subprocess.run(  # noqa: S603
+    done = subprocess.run(
         [
             str(TRIPWIRE),
             "replay",
@@ -116,15 +129,11 @@ def test_scenarios_without_ticks_fire_the_same_through_kafka(
         before = len(cluster.firings(lambda recs: True, timeout=1))
         cluster.produce_events(events, key=folder.name.encode())
 
-        def ours(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-            return [r for r in records[before:] if r["automation_id"] in ids]
-
+        wanted = sum(expected.values())
         records = cluster.firings(
-            lambda recs: sum(1 for _ in ours(recs)) >= sum(expected.values()),
-            timeout=30,
-            settle=1.5,
+            partial(_has_ours, before=before, ids=ids, wanted=wanted), timeout=30, settle=1.5
         )
-        actual = Counter(_comparable(_from_record(r, names)) for r in ours(records))
+        actual = Counter(_comparable(_from_record(r, names)) for r in _ours(records, before, ids))
         checked += 1
         if actual != expected:
             failures.append(f"{folder.name}: expected {expected}, got {actual}")

@@ -37,7 +37,7 @@ def _replay_ids(tmp: Path, automations: list[Automation], events: list[dict[str,
     autos, evs = tmp / "replay-automations.json", tmp / "replay-events.jsonl"
     autos.write_bytes(orjson.dumps([a.model_dump(mode="json") for a in automations]))
     evs.write_bytes(b"\n".join(orjson.dumps(e) for e in events))
-    out = subprocess.run(  # noqa: S603
+    out = subprocess.run(
         [str(TRIPWIRE), "replay", "--automations", str(autos), "--events", str(evs)],
         capture_output=True,
         check=True,
