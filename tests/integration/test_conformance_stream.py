@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import subprocess
 from collections import Counter
-from functools import partial
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
