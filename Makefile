@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench bench-core bench-quick conformance clean
+.PHONY: help install system-deps run test lint format bench bench-core bench-e2e bench-quick conformance clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,7 +30,10 @@ format: install ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint ## lint, then every test suite (unit, contract, conformance, bench smoke)
+system-deps: ## Debian tools the tests use (kcat); needs root, as CI has
+	@command -v kcat >/dev/null || { apt-get update -qq && apt-get install -y -qq kcat >/dev/null; }
+
+test: lint system-deps ## lint, then every test suite (unit, contract, conformance, integration)
 	$(BIN)/python -m pytest
 
 conformance: install ## the public conformance scenarios through `tripwire replay`

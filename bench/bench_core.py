@@ -159,7 +159,7 @@ def index_stats(engine: Engine, events: list[TimedEvent]) -> tuple[float, float]
     """Mean candidate and interested triggers per event."""
     candidates = interested = 0
     for timed in events:
-        found = engine.index.candidates(timed.record)
+        found = engine.registry.index.candidates(timed.record)
         candidates += len(found)
         interested += sum(1 for t in found if t.covers(timed.record))
     return candidates / len(events), interested / len(events)
@@ -178,7 +178,7 @@ def bench_size(
     engine = new_engine(automations)
     triggers = [t for a in engine.automations for t in a.event_triggers()]
     result.event_triggers = len(triggers)
-    result.proactive = len(engine.proactive)
+    result.proactive = len(engine.registry.proactive)
     result.candidates, result.interested = index_stats(engine, events)
     fired_counts = set()
     for _ in range(repeats):

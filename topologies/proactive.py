@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
+from functools import partial
 from typing import Any
 
 from service.core.evaluator import (
     EXPIRED_BUCKET_BUFFER,
-    evaluate_proactively,
+    evaluate_all_proactively,
     sweep_expired_buckets,
     sweep_held_events,
 )
@@ -29,6 +30,10 @@ logger = logging.getLogger(__name__)
 
 # Redelivery guards outlive any uncommitted offset by far.
 GUARD_RETENTION = 10 * MINUTE
+
+
+def _owns_global(trigger: CompiledEventTrigger, *, partition: int, partitions: int) -> bool:
+    return match_partition(trigger, (), partitions) == partition
 
 
 async def tick(runtime: Runtime, table: PartitionTable) -> int:
@@ -55,14 +60,19 @@ async def tick(runtime: Runtime, table: PartitionTable) -> int:
             )
         as_of = wall + runtime.router.clock.offset()
         for partition, store in runtime.evaluate_stores.items():
-            for trigger in registry.proactive:
-                # A trigger without for_each has one global bucket, kept where its key
-                # routes; every partition evaluates the buckets it holds.
-                owns_global = match_partition(trigger, (), settings.partitions) == partition
-                firings, _ = evaluate_proactively(
-                    trigger, as_of, wall, store, create_global=owns_global
+            # A trigger without for_each has one global bucket, kept where its key
+            # routes; every partition evaluates the buckets it holds.
+            fired.extend(
+                evaluate_all_proactively(
+                    registry,
+                    as_of,
+                    wall,
+                    store,
+                    owns_global=partial(
+                        _owns_global, partition=partition, partitions=settings.partitions
+                    ),
                 )
-                fired.extend((trigger, f) for f in firings)
+            )
             fired.extend(runtime.metrics_for(partition, store).evaluate(wall))
             sweep_held_events(wall, store)
             fired.extend(

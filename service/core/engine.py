@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from service.core.composite import child_fired
 from service.core.evaluator import (
     EXPIRED_BUCKET_BUFFER,
+    evaluate_all_proactively,
     evaluate_event,
     evaluate_proactively,
     sweep_expired_buckets,
@@ -127,16 +128,11 @@ class Engine:
         out: list[AutomationFiring] = []
         self._apply(self.router.release_lost_followers(wall), out)
         as_of = wall + self.router.clock.offset()
-        for trigger in self.registry.proactive:
-            if self.proactive_mode == "scheduled":
-                next_run = self.store.meta(f"next_run:{trigger.id}")
-                if next_run is not None and next_run > wall:
-                    continue
-            firings, run_again_at = evaluate_proactively(trigger, as_of, wall, self.store)
-            if self.proactive_mode == "scheduled":
-                self.store.put_meta(f"next_run:{trigger.id}", run_again_at)
-            for firing in firings:
+        if self.proactive_mode == "direct":
+            for trigger, firing in evaluate_all_proactively(self.registry, as_of, wall, self.store):
                 self._fire(trigger, firing, wall, out)
+        else:
+            self._scheduled(as_of, wall, out)
         # Metric triggers are judged at the tick's wall time (docs/metric-triggers.md).
         for metric, firing in self.metrics.evaluate(wall):
             self._fire(metric, firing, wall, out)
@@ -149,6 +145,18 @@ class Engine:
         self.router.ordering.forget_expired(wall)
         self._feed_back(out, wall)
         return out
+
+    def _scheduled(self, as_of: int, wall: int, out: list[AutomationFiring]) -> None:
+        # Prefect's production schedule: a trigger runs when its next-run time (unset
+        # at first) is at or before the unshifted wall time (spec §7.1).
+        for trigger in self.registry.proactive:
+            next_run = self.store.meta(f"next_run:{trigger.id}")
+            if next_run is not None and next_run > wall:
+                continue
+            firings, run_again_at = evaluate_proactively(trigger, as_of, wall, self.store)
+            self.store.put_meta(f"next_run:{trigger.id}", run_again_at)
+            for firing in firings:
+                self._fire(trigger, firing, wall, out)
 
     # -- firings -----------------------------------------------------------------------
     def _fire(

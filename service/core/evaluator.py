@@ -19,6 +19,7 @@ Implementation notes, after `triggers.py:evaluate` in Prefect 3.9.1. For one buc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from service.core.firings import Firing, firing_id
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EXPIRED_BUCKET_BUFFER",
     "LOOKBACK",
+    "evaluate_all_proactively",
     "evaluate_due_bucket",
     "evaluate_event",
     "evaluate_proactively",
@@ -97,17 +99,13 @@ def evaluate_proactively(
     as_of: int,
     wall: int,
     store: StateStore,
-    *,
-    create_global: bool = True,
 ) -> tuple[list[Firing], int]:
     """`proactive_evaluation`: fire every due window below its threshold (spec §7.2).
 
     Returns the firings and Prefect's `run_again_at`. Unlike Prefect, every due bucket
     is evaluated, however many there are (Prefect pages by offset while deleting).
-    `create_global` is False where the store does not own the trigger's global bucket
-    (a partition of the stream service that its key does not route to).
     """
-    if create_global and not trigger.for_each and store.bucket(trigger.id, ()) is None:
+    if not trigger.for_each and store.bucket(trigger.id, ()) is None:
         start, end = as_of, as_of + trigger.within
         count = _held_in(trigger, (), start, end, store)
         _put(trigger, (), Bucket(start, end, count), store)
@@ -121,6 +119,46 @@ def evaluate_proactively(
     if next_end is not None and next_end < run_again_at:
         run_again_at = next_end
     return firings, run_again_at
+
+
+def evaluate_all_proactively(
+    registry: Registry,
+    as_of: int,
+    wall: int,
+    store: StateStore,
+    *,
+    owns_global: Callable[[CompiledEventTrigger], bool] | None = None,
+) -> list[tuple[CompiledEventTrigger, Firing]]:
+    """`proactive_evaluation` of every proactive trigger at once (direct mode, spec §7.2).
+
+    The per-trigger steps run in the same order for every trigger (open the global
+    bucket, delete satisfied buckets, fire due ones), but a tick touches only global
+    buckets, satisfied buckets and due buckets: its cost follows what is due, not how
+    many triggers or open buckets there are. `owns_global` says where a partitioned
+    store keeps a trigger's global bucket.
+    """
+    for trigger in registry.proactive_global:
+        if (owns_global is None or owns_global(trigger)) and store.bucket(trigger.id, ()) is None:
+            count = _held_in(trigger, (), as_of, as_of + trigger.within, store)
+            _put(trigger, (), Bucket(as_of, as_of + trigger.within, count), store)
+    for trigger_id, key in store.satisfied_buckets():
+        store.delete_bucket(trigger_id, key)
+    by_id = registry.event_triggers
+    due = [
+        (candidate, key)
+        for trigger_id, key in store.expired_buckets(as_of)
+        if (candidate := by_id.get(trigger_id)) is not None and candidate.proactive
+    ]
+    due.sort(key=lambda item: item[0].order)  # stable: by end within a trigger
+    fired: list[tuple[CompiledEventTrigger, Firing]] = []
+    firings: list[Firing] = []
+    for trigger, key in due:
+        bucket = store.bucket(trigger.id, key)
+        if bucket is not None and bucket.end <= as_of:
+            _evaluate(trigger, key, bucket, as_of, None, wall, store, firings)
+            fired += [(trigger, firing) for firing in firings]
+            firings.clear()
+    return fired
 
 
 def evaluate_due_bucket(
@@ -159,7 +197,7 @@ def sweep_held_events(now: int, store: StateStore) -> None:
     A key whose window is still open at `now` keeps them; both comparisons are unshifted.
     """
     cutoff = now - HELD_RETENTION
-    for trigger_id, key in store.held_keys():
+    for trigger_id, key in store.held_keys_held_before(cutoff):
         bucket = store.bucket(trigger_id, key)
         if bucket is not None and bucket.end > now:
             continue

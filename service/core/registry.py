@@ -25,6 +25,7 @@ class Registry:
     automations: list[CompiledAutomation] = field(default_factory=list)
     index: TriggerIndex = field(default_factory=TriggerIndex)
     proactive: list[CompiledEventTrigger] = field(default_factory=list)
+    proactive_global: list[CompiledEventTrigger] = field(default_factory=list)
     metric: list[CompiledMetricTrigger] = field(default_factory=list)
     metric_triggers: dict[str, CompiledMetricTrigger] = field(default_factory=dict)
     event_triggers: dict[str, CompiledEventTrigger] = field(default_factory=dict)
@@ -43,6 +44,7 @@ class Registry:
             automations=compiled,
             index=TriggerIndex([*triggers, *metric]),
             proactive=[t for t in triggers if t.proactive],
+            proactive_global=[t for t in triggers if t.proactive and not t.for_each],
             metric=metric,
             metric_triggers={t.id: t for t in metric},
             event_triggers={t.id: t for t in triggers},

@@ -55,6 +55,9 @@ class StateStore(Protocol):
     def satisfied_keys(self, trigger_id: str) -> list[BucketKey]:
         """Keys whose bucket was last stored with `satisfied=True`."""
 
+    def satisfied_buckets(self) -> list[tuple[str, BucketKey]]:
+        """(trigger id, key) of every satisfied bucket, over all triggers."""
+
     def due_buckets(self, trigger_id: str, as_of: int) -> list[tuple[BucketKey, Bucket]]:
         """The trigger's buckets with `end <= as_of`, by end then key."""
 
@@ -79,6 +82,9 @@ class StateStore(Protocol):
 
     def held_keys(self) -> list[tuple[str, BucketKey]]:
         """Every (trigger id, key) that holds events."""
+
+    def held_keys_held_before(self, cutoff: int) -> list[tuple[str, BucketKey]]:
+        """Every (trigger id, key) holding an event first held before `cutoff`."""
 
     # -- composite child firings (spec §10) -------------------------------------------
     def child_firings(self, composite_id: str) -> list[Firing]:

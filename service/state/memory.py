@@ -1,11 +1,9 @@
-"""In-memory `StateStore`: plain dicts plus sorted indexes of bucket ends."""
+"""In-memory `StateStore`: plain dicts plus a heap of bucket ends."""
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
-
-from sortedcontainers import SortedSet
 
 from service.core.firings import Firing
 from service.core.records import EventRecord
@@ -19,10 +17,14 @@ class MemoryStateStore:
 
     def __init__(self) -> None:
         self._buckets: dict[tuple[str, BucketKey], Bucket] = {}
-        self._ends: SortedSet = SortedSet()  # (end, trigger_id, key)
-        self._trigger_ends: dict[str, SortedSet] = {}  # trigger_id -> (end, key)
+        # (end, trigger_id, key) in a min-heap; an entry no longer matching its bucket
+        # is stale and dropped when it reaches the top or the heap is compacted.
+        self._ends: list[tuple[int, str, BucketKey]] = []
+        self._trigger_keys: dict[str, dict[BucketKey, None]] = {}
         self._satisfied: dict[str, set[BucketKey]] = {}
         self._held: dict[tuple[str, BucketKey], list[HeldEvent]] = {}
+        # (earliest held_at, trigger_id, key) in a min-heap, stale entries dropped lazily.
+        self._held_first: list[tuple[int, str, BucketKey]] = []
         self._children: dict[str, list[Firing]] = {}
         self._seen: dict[str, int] = {}
         # (at, event_id) in a min-heap; an entry whose id was marked again is stale.
@@ -38,55 +40,86 @@ class MemoryStateStore:
     def put_bucket(
         self, trigger_id: str, key: BucketKey, bucket: Bucket, *, satisfied: bool = False
     ) -> None:
-        old = self._buckets.get((trigger_id, key))
+        pair = (trigger_id, key)
+        old = self._buckets.get(pair)
+        if old is None:
+            keys = self._trigger_keys.get(trigger_id)
+            if keys is None:
+                keys = self._trigger_keys[trigger_id] = {}
+            keys[key] = None
         if old is None or old.end != bucket.end:
-            ends = self._trigger_ends.get(trigger_id)
-            if ends is None:
-                ends = self._trigger_ends[trigger_id] = SortedSet()
-            if old is not None:
-                self._ends.discard((old.end, trigger_id, key))
-                ends.discard((old.end, key))
-            self._ends.add((bucket.end, trigger_id, key))
-            ends.add((bucket.end, key))
-        self._buckets[(trigger_id, key)] = bucket
+            heapq.heappush(self._ends, (bucket.end, trigger_id, key))
+            if len(self._ends) > 2 * len(self._buckets) + 1024:
+                self._compact_ends()
+        self._buckets[pair] = bucket
         if satisfied:
             self._satisfied.setdefault(trigger_id, set()).add(key)
         elif trigger_id in self._satisfied:
             self._satisfied[trigger_id].discard(key)
 
     def delete_bucket(self, trigger_id: str, key: BucketKey) -> None:
-        old = self._buckets.pop((trigger_id, key), None)
-        if old is None:
+        if self._buckets.pop((trigger_id, key), None) is None:
             return
-        self._ends.discard((old.end, trigger_id, key))
-        self._trigger_ends[trigger_id].discard((old.end, key))
+        keys = self._trigger_keys[trigger_id]
+        del keys[key]
+        if not keys:
+            del self._trigger_keys[trigger_id]
         if trigger_id in self._satisfied:
             self._satisfied[trigger_id].discard(key)
+
+    def _live(self, entry: tuple[int, str, BucketKey]) -> bool:
+        bucket = self._buckets.get((entry[1], entry[2]))
+        return bucket is not None and bucket.end == entry[0]
+
+    def _compact_ends(self) -> None:
+        self._ends = [(b.end, t, k) for (t, k), b in self._buckets.items()]
+        heapq.heapify(self._ends)
 
     def satisfied_keys(self, trigger_id: str) -> list[BucketKey]:
         return sorted(self._satisfied.get(trigger_id, ()))
 
+    def satisfied_buckets(self) -> list[tuple[str, BucketKey]]:
+        return sorted((t, k) for t, keys in self._satisfied.items() for k in keys)
+
     def due_buckets(self, trigger_id: str, as_of: int) -> list[tuple[BucketKey, Bucket]]:
-        ends = self._trigger_ends.get(trigger_id)
-        if not ends:
+        keys = self._trigger_keys.get(trigger_id)
+        if not keys:
             return []
-        stop = ends.bisect_left((as_of + 1,))
-        return [(key, self._buckets[(trigger_id, key)]) for _, key in ends[:stop]]
+        buckets = self._buckets
+        due = [(key, buckets[(trigger_id, key)]) for key in keys]
+        due = [(key, bucket) for key, bucket in due if bucket.end <= as_of]
+        due.sort(key=lambda item: (item[1].end, item[0]))
+        return due
 
     def next_end_after(self, trigger_id: str, moment: int) -> int | None:
-        ends = self._trigger_ends.get(trigger_id)
-        if not ends:
+        keys = self._trigger_keys.get(trigger_id)
+        if not keys:
             return None
-        index = ends.bisect_left((moment + 1,))
-        return int(ends[index][0]) if index < len(ends) else None
+        buckets = self._buckets
+        ends = [buckets[(trigger_id, key)].end for key in keys]
+        later = [end for end in ends if end > moment]
+        return min(later) if later else None
 
     def expired_buckets(self, cutoff: int) -> list[tuple[str, BucketKey]]:
-        stop = self._ends.bisect_left((cutoff + 1,))
-        return [(trigger_id, key) for _, trigger_id, key in self._ends[:stop]]
+        heap = self._ends
+        while heap and not self._live(heap[0]):
+            heapq.heappop(heap)
+        # Walk the heap from its root: a node past the cutoff hides its whole subtree.
+        found: set[tuple[int, str, BucketKey]] = set()
+        stack = [0]
+        size = len(heap)
+        while stack:
+            index = stack.pop()
+            if index >= size or heap[index][0] > cutoff:
+                continue
+            if self._live(heap[index]):
+                found.add(heap[index])
+            stack.append(2 * index + 1)
+            stack.append(2 * index + 2)
+        return [(trigger_id, key) for _, trigger_id, key in sorted(found)]
 
     def buckets(self, trigger_id: str) -> Iterator[tuple[BucketKey, Bucket]]:
-        keys = sorted(k for t, k in self._buckets if t == trigger_id)
-        for key in keys:
+        for key in sorted(self._trigger_keys.get(trigger_id, ())):
             yield key, self._buckets[(trigger_id, key)]
 
     def bucket_count(self) -> int:
@@ -99,8 +132,34 @@ class MemoryStateStore:
     def put_held(self, trigger_id: str, key: BucketKey, events: list[HeldEvent]) -> None:
         if events:
             self._held[(trigger_id, key)] = list(events)
+            first = min(h.held_at for h in events)
+            heapq.heappush(self._held_first, (first, trigger_id, key))
+            if len(self._held_first) > 2 * len(self._held) + 1024:
+                self._held_first = [
+                    (min(h.held_at for h in held), t, k) for (t, k), held in self._held.items()
+                ]
+                heapq.heapify(self._held_first)
         else:
             self._held.pop((trigger_id, key), None)
+
+    def held_keys_held_before(self, cutoff: int) -> list[tuple[str, BucketKey]]:
+        heap = self._held_first
+        found: set[tuple[str, BucketKey]] = set()
+        stack = [0]
+        while stack:
+            index = stack.pop()
+            if index >= len(heap) or heap[index][0] >= cutoff:
+                continue
+            _, trigger_id, key = heap[index]
+            held = self._held.get((trigger_id, key))
+            if held is not None and any(h.held_at < cutoff for h in held):
+                found.add((trigger_id, key))
+            stack.append(2 * index + 1)
+            stack.append(2 * index + 2)
+        # Entries of keys whose early events are gone are stale once they reach the top.
+        while heap and (heap[0][1], heap[0][2]) not in self._held:
+            heapq.heappop(heap)
+        return sorted(found)
 
     def held_keys(self) -> list[tuple[str, BucketKey]]:
         return sorted(self._held)
@@ -181,9 +240,8 @@ class MemoryStateStore:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def drop_trigger(self, trigger_id: str) -> None:
-        for key in [k for t, k in self._buckets if t == trigger_id]:
+        for key in list(self._trigger_keys.get(trigger_id, ())):
             self.delete_bucket(trigger_id, key)
-        self._trigger_ends.pop(trigger_id, None)
         self._satisfied.pop(trigger_id, None)
         for held_key in [k for k in self._held if k[0] == trigger_id]:
             del self._held[held_key]

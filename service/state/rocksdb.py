@@ -390,6 +390,13 @@ class RocksDBStateStore:
         start = len(prefix)
         return [decode_key(k, start) for k in self._scan_keys(prefix, prefix_end(prefix))]
 
+    def satisfied_buckets(self) -> list[tuple[str, BucketKey]]:
+        out = []
+        for raw in self._scan_keys(_SATISFIED, prefix_end(_SATISFIED)):
+            trigger_id, end = decode_str(raw, len(_SATISFIED))
+            out.append((trigger_id, decode_key(raw, end)))
+        return out
+
     def due_buckets(self, trigger_id: str, as_of: int) -> list[tuple[BucketKey, Bucket]]:
         if as_of < INT64_MIN:
             return []
@@ -454,6 +461,14 @@ class RocksDBStateStore:
             trigger_id, pos = decode_str(held_key, len(_HELD))
             out.append((trigger_id, decode_key(held_key, pos)))
         return out
+
+    def held_keys_held_before(self, cutoff: int) -> list[tuple[str, BucketKey]]:
+        # A scan: the RocksDB store is not on the tick's hot path.
+        return [
+            (trigger_id, key)
+            for trigger_id, key in self.held_keys()
+            if any(h.held_at < cutoff for h in self.held(trigger_id, key))
+        ]
 
     # -- composite child firings -----------------------------------------------------------
     def child_firings(self, composite_id: str) -> list[Firing]:
