@@ -73,6 +73,26 @@ def build_parser() -> argparse.ArgumentParser:
             "on any Kafka cluster; settings come from TRIPWIRE_* environment variables."
         ),
     )
+    automations = commands.add_parser(
+        "automations",
+        help="apply, list or remove automations on the automations topic",
+        description=(
+            "Automations live on the compacted automations topic; every worker follows "
+            "it and picks changes up without a restart."
+        ),
+    )
+    actions = automations.add_subparsers(dest="action", required=True, metavar="ACTION")
+    apply = actions.add_parser(
+        "apply", help="validate a JSON file of automations (Prefect's JSON) and publish it"
+    )
+    apply.add_argument(
+        "file",
+        help="one automation object or a list; without an id, the "
+        "name gives a stable id, so applying again updates",
+    )
+    actions.add_parser("ls", help="list the automations on the topic")
+    remove = actions.add_parser("rm", help="remove automations by id")
+    remove.add_argument("ids", nargs="+", metavar="ID")
     return parser
 
 
@@ -84,17 +104,21 @@ def main(argv: list[str] | None = None) -> int:
 
         status: int = replay.main(args)
         return status
-    if args.command in ("up", "worker"):
+    if args.command in ("up", "worker", "automations"):
         import logging
 
         from service.config import Settings
-        from service.errors import ServiceError
+        from service.errors import ServiceError, ValidationFailed
 
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
         try:
             settings = Settings()
+            if args.command == "automations":
+                from service import automations_cli
+
+                return automations_cli.main(args, settings)
             if args.command == "up":
                 from service.embedded import run_up
 
@@ -102,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
             from service.worker import run_worker
 
             return run_worker(settings)
+        except ValidationFailed as exc:
+            print(f"tripwire {args.command}: invalid automation: {exc}", file=sys.stderr)
+            return 2
         except ServiceError as exc:
             print(f"tripwire {args.command}: {exc}", file=sys.stderr)
             return 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -36,9 +36,6 @@ class Settings(BaseSettings):
     topic_automations: str = Field(
         "tripwire.automations", description="compacted topic of automations"
     )
-    topic_actions_dlq: str = Field(
-        "tripwire.actions.dlq", description="actions that kept failing, with their error"
-    )
     replication_factor: int = Field(1, ge=1, description="replication of created topics")
     max_event_bytes: int = Field(
         1_000_000,
@@ -50,7 +47,7 @@ class Settings(BaseSettings):
     )
     app_id: str = Field("tripwire", description="Kafka consumer group of the workers")
     state_dir: Path = Field(
-        Path("data/worker"), description="this worker's RocksDB tables (one per worker)"
+        Path(), description="this worker's RocksDB tables, one per worker (default: DATA_DIR/worker)"
     )
     standby_replicas: int = Field(1, ge=0, description="standby table replicas per partition")
     broker_session_timeout: float = Field(
@@ -59,6 +56,14 @@ class Settings(BaseSettings):
     broker_heartbeat_interval: float = Field(1.0, gt=0, description="consumer heartbeat seconds")
     batch_size: int = Field(1000, ge=1, description="records taken per batch by each agent")
     batch_linger: float = Field(0.02, gt=0, description="seconds an agent waits to fill a batch")
+    max_seen_ids: int = Field(
+        2_000_000,
+        ge=1,
+        description=(
+            "event ids each worker remembers for de-duplication (30 minutes, oldest "
+            "forgotten first beyond this)"
+        ),
+    )
     emit_state_events: bool = Field(
         True, description="publish prefect.automation.triggered events to the events topic"
     )
@@ -66,8 +71,9 @@ class Settings(BaseSettings):
     worker_web_port: int = Field(
         6066, ge=0, description="worker web server port (0: no web server)"
     )
-    api_host: str = Field("127.0.0.1", description="address the automations API listens on")
-    api_port: int = Field(4300, description="port the automations API listens on")
-    api_url: str = Field(
-        "http://127.0.0.1:4300/api", description="where the CLI finds the automations API"
-    )
+
+    @model_validator(mode="after")
+    def _default_state_dir(self) -> Settings:
+        if self.state_dir == Path():
+            object.__setattr__(self, "state_dir", self.data_dir / "worker")
+        return self

@@ -13,7 +13,7 @@ from aiokafka.structs import TopicPartition
 
 from service.core.registry import Registry
 from service.errors import ValidationFailed
-from service.messaging.highwaters import fetch_highwaters
+from service.messaging.highwaters import caught_up, fetch_highwaters
 from service.models.automations import Automation, parse_automation
 from topologies.runtime import Runtime
 
@@ -47,14 +47,12 @@ async def follow_automations(runtime: Runtime, mirror: Path | None = None) -> No
                 for record in records:
                     changed |= _apply(current, record)
             if changed or not runtime.automations_loaded.is_set():
-                caught_up = True
-                for tp, offset in target.items():
-                    caught_up &= await consumer.position(tp) >= offset
+                done = await caught_up(consumer, target)
                 if changed:
                     runtime.set_registry(Registry.build(current.values()))
                     if mirror is not None:
                         write_mirror(mirror, current.values())
-                if caught_up and not runtime.automations_loaded.is_set():
+                if done and not runtime.automations_loaded.is_set():
                     logger.info("loaded %d automations", len(current))
                     runtime.automations_loaded.set()
     except asyncio.CancelledError:

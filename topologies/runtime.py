@@ -43,7 +43,7 @@ class Runtime:
         self.registry = Registry()
         # Prefect's seen-id cache, follower buffer and events clock live in process
         # memory too (spec §9.3, §7.1); they are rebuilt as events arrive.
-        self.router = Router(self.registry, MemoryStateStore())
+        self.router = Router(self.registry, MemoryStateStore(max_seen=settings.max_seen_ids))
         self.evaluate_stores: dict[int, DocumentStore] = {}
         self.compose_stores: dict[int, DocumentStore] = {}
         self._metric_evaluators: dict[int, tuple[Registry, MetricTriggers]] = {}

@@ -15,7 +15,7 @@ from aiokafka.errors import for_code
 from aiokafka.protocol.fetch import FetchRequest
 from aiokafka.structs import TopicPartition
 
-__all__ = ["fetch_highwaters", "install_faust_patch"]
+__all__ = ["caught_up", "fetch_highwaters", "install_faust_patch"]
 
 
 async def fetch_highwaters(
@@ -52,6 +52,14 @@ async def fetch_highwaters(
         msg = f"no high watermark for {sorted(missing)}"
         raise RuntimeError(msg)
     return out
+
+
+async def caught_up(consumer: Any, target: dict[TopicPartition, int]) -> bool:
+    """Has the consumer read every partition up to its target offset?"""
+    for tp, offset in target.items():
+        if await consumer.position(tp) < offset:
+            return False
+    return True
 
 
 _installed = False

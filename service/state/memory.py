@@ -15,7 +15,10 @@ __all__ = ["MemoryStateStore"]
 class MemoryStateStore:
     """Holds everything in process memory; used by replay, tests and benchmarks."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_seen: int | None = None) -> None:
+        # Beyond `max_seen` remembered ids the oldest are forgotten first (a memory bound
+        # for the stream service; None keeps every id for the whole 30 minutes).
+        self._max_seen = max_seen
         self._buckets: dict[tuple[str, BucketKey], Bucket] = {}
         # (end, trigger_id, key) in a min-heap; an entry no longer matching its bucket
         # is stale and dropped when it reaches the top or the heap is compacted.
@@ -181,6 +184,12 @@ class MemoryStateStore:
     def mark_seen(self, event_id: str, at: int) -> None:
         self._seen[event_id] = at
         heapq.heappush(self._seen_by_time, (at, event_id))
+        if self._max_seen is not None and len(self._seen) > self._max_seen:
+            heap, seen = self._seen_by_time, self._seen
+            while len(seen) > self._max_seen:
+                old_at, old_id = heapq.heappop(heap)
+                if seen.get(old_id) == old_at:
+                    del seen[old_id]
 
     def forget_seen_before(self, cutoff: int) -> None:
         # By time, not by marking order: a wall clock can step back, so a later mark may

@@ -734,3 +734,15 @@ def test_memory_and_rocksdb_agree(ops: list[tuple[str, str, BucketKey, int, int,
                     target.drop_trigger(trigger)
             moments.extend((end - 1, end, end + 1))
         assert answers(rocks, moments) == answers(memory, moments)
+
+
+def test_memory_store_forgets_the_oldest_ids_beyond_its_limit() -> None:
+    from service.state.memory import MemoryStateStore
+
+    store = MemoryStateStore(max_seen=3)
+    for at, event_id in enumerate(["a", "b", "c", "d", "e"]):
+        store.mark_seen(event_id, at)
+    assert [store.seen_at(i) for i in "abcde"] == [None, None, 2, 3, 4]
+    store.mark_seen("c", 10)  # marked again: now the newest
+    store.mark_seen("f", 11)
+    assert [store.seen_at(i) for i in "cdef"] == [10, None, 4, 11]

@@ -76,7 +76,6 @@ class Cluster:
             topic_child_firings=f"{p}.child-firings",
             topic_firings=f"{p}.firings",
             topic_automations=f"{p}.automations",
-            topic_actions_dlq=f"{p}.actions.dlq",
             data_dir=self.root / "data",
             max_event_bytes=self.max_event_bytes,
         )
@@ -93,7 +92,6 @@ class Cluster:
             "TRIPWIRE_TOPIC_CHILD_FIRINGS": s.topic_child_firings,
             "TRIPWIRE_TOPIC_FIRINGS": s.topic_firings,
             "TRIPWIRE_TOPIC_AUTOMATIONS": s.topic_automations,
-            "TRIPWIRE_TOPIC_ACTIONS_DLQ": s.topic_actions_dlq,
             "TRIPWIRE_DATA_DIR": str(self.root / f"data-{name}"),
             "TRIPWIRE_STATE_DIR": str(self.root / f"state-{name}"),
             "TRIPWIRE_TICK_INTERVAL": str(self.tick_interval),
