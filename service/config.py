@@ -47,7 +47,8 @@ class Settings(BaseSettings):
     )
     app_id: str = Field("tripwire", description="Kafka consumer group of the workers")
     state_dir: Path = Field(
-        Path(), description="this worker's RocksDB tables, one per worker (default: DATA_DIR/worker)"
+        Path(),
+        description="this worker's RocksDB tables, one per worker (default: DATA_DIR/worker)",
     )
     standby_replicas: int = Field(1, ge=0, description="standby table replicas per partition")
     broker_session_timeout: float = Field(
