@@ -19,6 +19,7 @@ Implementation notes, after `triggers.py:evaluate` in Prefect 3.9.1. For one buc
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -309,22 +310,31 @@ def _held_in(
 def _retain(
     trigger: CompiledEventTrigger, held: list[HeldEvent], event: EventRecord, wall: int
 ) -> list[HeldEvent]:
-    """Hold a new event and trim the key's held events as Prefect does (§7.6)."""
-    held = [*held, HeldEvent(event.occurred, event.id, wall)]
-    newest = max(h.occurred for h in held)
+    """Hold a new event and trim the key's held events as Prefect does (§7.6).
+
+    Held lists are kept sorted by (occurred, event id), so trimming is bisection.
+    """
+    held = list(held)
+    bisect.insort(held, HeldEvent(event.occurred, event.id, wall), key=_held_order)
     horizon = max(HELD_RETENTION, trigger.within)
-    held = [h for h in held if h.occurred >= newest - horizon]
+    oldest_kept = bisect.bisect_left(held, held[-1].occurred - horizon, key=_occurred)
+    if oldest_kept:
+        del held[:oldest_kept]
     # In the new event's epoch-aligned slot of width `within`, the first and last
-    # `threshold` events decide any window; the rest can go.
-    slot = event.occurred // trigger.within
-    same = sorted(
-        (h for h in held if h.occurred // trigger.within == slot),
-        key=lambda h: (h.occurred, h.event_id),
-    )
-    keep_n = max(trigger.threshold, 0)
-    kept_ids = (
-        {h.event_id for h in same[:keep_n]} | {h.event_id for h in same[-keep_n:]}
-        if (keep_n)
-        else set()
-    )
-    return [h for h in held if h.occurred // trigger.within != slot or h.event_id in kept_ids]
+    # `threshold` events decide any window; the ones between can go.
+    within = trigger.within
+    slot_start = event.occurred // within * within
+    first = bisect.bisect_left(held, slot_start, key=_occurred)
+    last = bisect.bisect_left(held, slot_start + within, key=_occurred)
+    keep = max(trigger.threshold, 0)
+    if last - first > 2 * keep:
+        del held[first + keep : last - keep]
+    return held
+
+
+def _held_order(held: HeldEvent) -> tuple[int, str]:
+    return held.occurred, held.event_id
+
+
+def _occurred(held: HeldEvent) -> int:
+    return held.occurred

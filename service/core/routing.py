@@ -56,10 +56,12 @@ class Router:
 
     def _reactive(self, event: EventRecord, depth: int, wall: int, out: list[Match]) -> None:
         self.clock.update(event.occurred, wall)
-        if self.ordering.must_wait(event, wall):
+        if event.follows is not None and self.ordering.must_wait(event, wall):
             return
-        for trigger in self.registry.index.interested(event):
-            out.append(Match(trigger, trigger.bucketing_key(event), event, wall))
+        out.extend(
+            Match(trigger, trigger.bucketing_key(event), event, wall)
+            for trigger in self.registry.index.interested(event)
+        )
         self.ordering.mark_seen(event.id, wall)
         # Followers run at once, in `occurred` order, stamped with the leader's time;
         # one that would be too deep stops the loop and stays held (spec §9.2).
