@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_bench_core_quick_runs_and_reports_every_size(tmp_path: Path) -> None:
-    done = subprocess.run(  # noqa: S603
+    done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "bench_core.py"), "--quick", "--out", str(tmp_path)],
         capture_output=True,
         text=True,
