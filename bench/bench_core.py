@@ -48,6 +48,7 @@ from workload import (
     default_deployments,
     generate_automations,
     generate_events,
+    generate_metric_automations,
     write_automations,
     write_events,
 )
@@ -474,6 +475,22 @@ def measure_flat(
     return results
 
 
+def measure_metric(
+    seed: int, deployments: int, count: int, n_events: int, repeats: int, out: Path
+) -> Result:
+    """`count` metric triggers over the same events (they aggregate per event, fire at ticks)."""
+    universe = Universe.build(seed, deployments)
+    events_path = out / "events.jsonl"
+    if not events_path.exists():
+        write_events(events_path, generate_events(universe, n_events))
+    events = read_events(events_path, sys.stderr)
+    ticks = read_ticks(out / "ticks", events, [])
+    path = out / f"metric-{count}.json"
+    write_automations(path, generate_metric_automations(universe, count))
+    timeline = segments(events, ticks)
+    return bench_size(count, load_automations(path), events, timeline, ticks, repeats, False)
+
+
 def flat_table(results: list[Result], n_events: int) -> list[str]:
     base = results[0].process_us(n_events)
     lines = [
@@ -580,6 +597,16 @@ def main(argv: list[str] | None = None) -> int:
             "",
             *flat_table(flat, n),
         ]
+    metric = measure_metric(args.seed, deployments, TARGET_AT, n_events, repeats, out)
+    per_event = metric.process_us(n)
+    report += [
+        "",
+        f"**Metric triggers.** {TARGET_AT:,} metric triggers (successes, duration and "
+        "lateness in turn, each on one deployment, `range` 300 s, `firing_for` 60 s) over "
+        f"the same events: {_rate(per_event)} events/s engine ({per_event:.2f} µs/event, "
+        f"{metric.candidates:.2f} / {metric.interested:.2f} candidates / interested per "
+        f"event), {metric.tick_ms(main_run.ticks):.2f} ms/tick, {metric.firings:,} firings.",
+    ]
     text = "\n".join(report)
     print(text)
     if args.write_docs:

@@ -744,3 +744,41 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+_METRICS = (
+    ("successes", "<", 0.9),
+    ("duration", ">", 300.0),
+    ("lateness", ">", 60.0),
+)
+
+
+def generate_metric_automations(universe: Universe, count: int) -> list[dict[str, Any]]:
+    """`count` metric-trigger automations, each on one deployment, the metrics mixed."""
+    ns = _namespace(universe.seed)
+    out = []
+    for index in range(count):
+        name, operator, threshold = _METRICS[index % len(_METRICS)]
+        out.append(
+            {
+                "id": str(uuid.uuid5(ns, f"metric-automation/{index}")),
+                "name": f"metric-{name}-{index}",
+                "enabled": True,
+                "trigger": {
+                    "id": str(uuid.uuid5(ns, f"metric-trigger/{index}")),
+                    "type": "metric",
+                    "posture": "Metric",
+                    "match": {"prefect.resource.id": "prefect.flow-run.*"},
+                    "match_related": _deployment_spec(universe, index),
+                    "metric": {
+                        "name": name,
+                        "operator": operator,
+                        "threshold": threshold,
+                        "range": 300,
+                        "firing_for": 60,
+                    },
+                },
+                "actions": [{"type": "do-nothing"}],
+            }
+        )
+    return out
