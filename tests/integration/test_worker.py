@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -193,3 +194,46 @@ def test_killing_one_of_two_workers_hands_its_partitions_and_state_over(
     ids = [f["id"] for f in firings]
     assert len(ids) == len(set(ids)), "a firing id was emitted twice"
     assert set(ids) == _replay_ids(tmp_path, automations, first + last)
+
+
+def test_automation_changes_reach_the_running_worker_without_a_restart(cluster: Cluster) -> None:
+    automation = _automations(
+        {**THREE_FAILURES, "trigger": {**THREE_FAILURES["trigger"], "threshold": 1}}
+    )[0]
+    cluster.start_worker("w1")
+    number = iter(range(1, 1000))
+
+    def fire_once(run: str) -> list[dict[str, Any]]:
+        """Produce one failure and return the firings it caused (after a quiet second)."""
+        before = len(cluster.firings(lambda recs: True, timeout=1))
+        event = flow_run_event(run, "Failed", datetime.now(UTC), number=next(number))
+        cluster.produce_events([event])
+        records = cluster.firings(lambda recs: len(recs) > before, timeout=10, settle=1)
+        return [r for r in records[before:] if r["triggering_event"]["id"] == event["id"]]
+
+    def loaded(enabled: bool) -> bool:
+        mirror = orjson.loads(cluster.mirror("w1").read_bytes())
+        return [a["enabled"] for a in mirror] == [enabled]
+
+    cluster.publish([automation])
+    cluster.wait_loaded("w1", {str(automation.id)})
+    assert len(fire_once("added")) == 1
+
+    cluster.publish([automation.model_copy(update={"enabled": False})])
+    _wait(lambda: loaded(False))
+    assert fire_once("disabled") == []
+
+    cluster.publish([automation])
+    _wait(lambda: loaded(True))
+    assert len(fire_once("enabled-again")) == 1
+
+    cluster.publish([], deleted=[str(automation.id)])
+    cluster.wait_loaded("w1", set())
+    assert fire_once("deleted") == []
+
+
+def _wait(condition: Any, limit: float = 30) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.1)
