@@ -39,10 +39,13 @@ test: lint system-deps ## lint, then every test suite (unit, contract, conforman
 conformance: install ## the public conformance scenarios through `tripwire replay`
 	$(BIN)/python tests/conformance/check.py --engine '$(BIN)/tripwire replay --automations {automations} --events {events} {ticks} {args}'
 
-bench: bench-core ## every benchmark; figures go to docs/benchmarks.md
+bench: bench-core bench-e2e ## every benchmark; figures go to docs/benchmarks.md
 
 bench-core: install ## replay throughput for 10, 1,000 and 100,000 automations
 	$(BIN)/python bench/bench_core.py --write-docs
+
+bench-e2e: install ## end-to-end worker throughput and latency on the embedded broker
+	$(BIN)/python bench/bench_e2e.py --write-docs
 
 bench-quick: install ## a seconds-long smoke run of the benchmark harness
 	$(BIN)/python bench/bench_core.py --quick

@@ -14,7 +14,7 @@ from aiokafka.structs import TopicPartition
 from service.config import Settings
 from service.errors import ConfigError
 from service.messaging.automations import publish_automations
-from service.messaging.highwaters import caught_up, fetch_highwaters
+from service.messaging.compat import caught_up, fetch_highwaters
 from service.models.automations import Automation, parse_automations
 
 __all__ = ["main"]

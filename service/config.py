@@ -55,6 +55,14 @@ class Settings(BaseSettings):
         10.0, gt=0, description="seconds before a silent worker's partitions move"
     )
     broker_heartbeat_interval: float = Field(1.0, gt=0, description="consumer heartbeat seconds")
+    fetch_wait_ms: int = Field(
+        10,
+        ge=1,
+        description=(
+            "longest wait of a worker's Fetch for new records, ms (Faust's own 1,500 ms is "
+            "every stage's latency on the embedded broker)"
+        ),
+    )
     batch_size: int = Field(1000, ge=1, description="records taken per batch by each agent")
     batch_linger: float = Field(0.02, gt=0, description="seconds an agent waits to fill a batch")
     max_seen_ids: int = Field(

@@ -8,7 +8,7 @@ from typing import Any
 import faust
 
 from service.config import Settings
-from service.messaging.highwaters import install_faust_patch
+from service.messaging.compat import install_faust_patch
 from topologies.automations import follow_automations
 from topologies.compose import compose_batch
 from topologies.evaluate import evaluate_batch
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     """A configured Faust app and the runtime its agents share."""
-    install_faust_patch()
+    install_faust_patch(settings.fetch_wait_ms)
     runtime = Runtime(settings)
     app = faust.App(
         settings.app_id,

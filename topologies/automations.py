@@ -13,7 +13,7 @@ from aiokafka.structs import TopicPartition
 
 from service.core.registry import Registry
 from service.errors import ValidationFailed
-from service.messaging.highwaters import caught_up, fetch_highwaters
+from service.messaging.compat import caught_up, fetch_highwaters
 from service.models.automations import Automation, parse_automation
 from topologies.runtime import Runtime
 

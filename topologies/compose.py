@@ -30,7 +30,9 @@ async def compose_batch(runtime: Runtime, table: PartitionTable, events: Sequenc
         registry = runtime.registry
         for event in events:
             message = event.message
-            store = runtime.compose_stores.setdefault(message.partition, DocumentStore())
+            store = runtime.compose_stores.get(message.partition)
+            if store is None:
+                store = runtime.compose_stores[message.partition] = DocumentStore()
             try:
                 parent_id, firing = decode_child_firing(message.value)
             except Exception as exc:  # noqa: BLE001  # dead-letter, never stop the stream
@@ -52,7 +54,7 @@ async def compose_batch(runtime: Runtime, table: PartitionTable, events: Sequenc
                 fired.append((trigger, result))
         pending.extend(await runtime.emit(fired))
         await asyncio.gather(*pending)
-        writes: list[Awaitable[Any]] = []
-        for partition, store in touched.items():
-            writes.extend(table.write(partition, store))
-        await asyncio.gather(*writes)
+        assert runtime.send is not None  # noqa: S101  # set when the app is built
+        await asyncio.gather(
+            *(table.write(partition, store, runtime.send) for partition, store in touched.items())
+        )

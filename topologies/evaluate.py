@@ -10,7 +10,7 @@ from typing import Any
 from service.core.evaluator import evaluate_event
 from service.core.firings import Firing
 from service.core.triggers import CompiledComposite, CompiledEventTrigger
-from service.messaging.records import decode_match
+from service.messaging.records import decode_matches
 from service.state.documents import DocumentStore
 from topologies.runtime import Runtime
 from topologies.tables import PartitionTable
@@ -30,36 +30,43 @@ async def evaluate_batch(runtime: Runtime, table: PartitionTable, events: Sequen
         registry = runtime.registry
         for event in events:
             message = event.message
-            store = runtime.evaluate_stores.setdefault(message.partition, DocumentStore())
+            store = runtime.evaluate_stores.get(message.partition)
+            if store is None:
+                store = runtime.evaluate_stores[message.partition] = DocumentStore()
             try:
-                trigger_id, key, record, wall, source = decode_match(message.value)
+                matches = decode_matches(message.value)
             except Exception as exc:  # noqa: BLE001  # dead-letter, never stop the stream
-                pending.append(await runtime.dead_letter(message, f"bad match: {exc!r}"))
+                pending.append(await runtime.dead_letter(message, f"bad match record: {exc!r}"))
                 continue
-            trigger = registry.event_triggers.get(trigger_id)
-            metric = registry.metric_triggers.get(trigger_id)
-            if trigger is None and metric is None:
-                continue  # its automation was deleted or disabled since routing
-            if store.already_applied(trigger_id, key, source):
-                continue  # routed again after a crash, or redelivered: applied already
-            try:
-                if trigger is not None:
-                    firings = evaluate_event(trigger, key, record, wall, store)
-                    fired.extend((trigger, firing) for firing in firings)
-                elif metric is not None:
-                    # Metric triggers aggregate here and fire only at ticks.
-                    runtime.metrics_for(message.partition, store).observe_one(metric, record)
-            except Exception as exc:
-                logger.exception("evaluation failed for trigger %s", trigger_id)
-                pending.append(await runtime.dead_letter(message, f"evaluation failed: {exc!r}"))
-                continue
-            store.mark_applied(trigger_id, key, source, wall)
-            touched[message.partition] = store
+            for match in matches:
+                trigger_id, key = match.trigger_id, match.key
+                trigger = registry.event_triggers.get(trigger_id)
+                metric = registry.metric_triggers.get(trigger_id)
+                if trigger is None and metric is None:
+                    continue  # its automation was deleted or disabled since routing
+                if store.already_applied(trigger_id, key, match.source):
+                    continue  # routed again after a crash, or redelivered: applied already
+                try:
+                    if trigger is not None:
+                        firings = evaluate_event(trigger, key, match.event, match.wall, store)
+                        fired.extend((trigger, firing) for firing in firings)
+                    elif metric is not None:
+                        # Metric triggers aggregate here and fire only at ticks.
+                        runtime.metrics_for(message.partition, store).observe_one(
+                            metric, match.event
+                        )
+                except Exception:
+                    logger.exception(
+                        "evaluation of event %s failed for trigger %s", match.event.id, trigger_id
+                    )
+                    continue
+                store.mark_applied(trigger_id, key, match.source, match.wall)
+                touched[message.partition] = store
         # Firings are acknowledged before the state that produced them is written, so a
         # crash in between replays the match and re-sends the same firing ids.
         pending.extend(await runtime.emit(fired))
         await asyncio.gather(*pending)
-        writes: list[Awaitable[Any]] = []
-        for partition, store in touched.items():
-            writes.extend(table.write(partition, store))
-        await asyncio.gather(*writes)
+        assert runtime.send is not None  # noqa: S101  # set when the app is built
+        await asyncio.gather(
+            *(table.write(partition, store, runtime.send) for partition, store in touched.items())
+        )

@@ -18,9 +18,8 @@ from service.core.firings import Firing
 from service.core.metrics import CompiledMetricTrigger
 from service.core.times import MINUTE
 from service.core.triggers import CompiledComposite, CompiledEventTrigger
-from service.messaging.records import encode_match
-from service.state.documents import bucket_doc_key
 from topologies.partitioning import match_partition
+from topologies.route import send_matches
 from topologies.runtime import Runtime
 from topologies.tables import PartitionTable
 
@@ -50,14 +49,8 @@ async def tick(runtime: Runtime, table: PartitionTable) -> int:
         wall = runtime.now()
         registry = runtime.registry
         # Lost followers go through the matches topic like any routed event.
-        for match in runtime.router.release_lost_followers(wall):
-            partition = match_partition(match.trigger, match.key, settings.partitions)
-            record_key = bucket_doc_key(match.trigger.id, match.key)
-            pending.append(
-                await send(
-                    settings.topic_matches, record_key, encode_match(match, None), partition, None
-                )
-            )
+        lost = runtime.router.release_lost_followers(wall)
+        pending += await send_matches(runtime, [(match, None) for match in lost])
         as_of = wall + runtime.router.clock.offset()
         for partition, store in runtime.evaluate_stores.items():
             # A trigger without for_each has one global bucket, kept where its key
@@ -82,8 +75,10 @@ async def tick(runtime: Runtime, table: PartitionTable) -> int:
         runtime.router.ordering.forget_expired(wall)
         pending.extend(await runtime.emit(fired))
         await asyncio.gather(*pending)
-        writes: list[Awaitable[Any]] = []
-        for partition, store in runtime.evaluate_stores.items():
-            writes.extend(table.write(partition, store))
-        await asyncio.gather(*writes)
+        await asyncio.gather(
+            *(
+                table.write(partition, store, send)
+                for partition, store in runtime.evaluate_stores.items()
+            )
+        )
     return len(fired)

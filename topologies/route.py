@@ -10,14 +10,15 @@ from typing import Any
 import orjson
 
 from service.core.records import EventRecord
+from service.core.routing import Match
 from service.errors import DecodeError, ValidationFailed
-from service.messaging.records import encode_match
+from service.messaging.records import encode_matches
 from service.models.events import parse_event
-from service.state.documents import bucket_doc_key
+from service.state.documents import Position
 from topologies.partitioning import match_partition
 from topologies.runtime import Runtime
 
-__all__ = ["decode_event", "route_batch"]
+__all__ = ["decode_event", "route_batch", "send_matches"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +45,9 @@ def decode_event(raw: bytes | None, max_bytes: int) -> EventRecord:
 async def route_batch(runtime: Runtime, events: Sequence[Any]) -> None:
     """Route one batch; dead-letter what cannot be read, never stop on it."""
     await runtime.automations_loaded.wait()
-    settings, send = runtime.settings, runtime.send
-    assert send is not None  # noqa: S101  # set when the app is built
+    settings = runtime.settings
     pending: list[Awaitable[Any]] = []
+    routed: list[tuple[Match, Position | None]] = []
     # The router's state changes only in synchronous code, so routing needs no lock.
     for event in events:
         message = event.message
@@ -63,9 +64,26 @@ async def route_batch(runtime: Runtime, events: Sequence[Any]) -> None:
             )
             pending.append(await runtime.dead_letter(message, f"routing failed: {exc!r}"))
             continue
-        for index, match in enumerate(matches):
-            partition = match_partition(match.trigger, match.key, settings.partitions)
-            key = bucket_doc_key(match.trigger.id, match.key)
-            value = encode_match(match, (message.partition, message.offset, index))
-            pending.append(await send(settings.topic_matches, key, value, partition, None))
+        routed += [
+            (match, (message.partition, message.offset, index))
+            for index, match in enumerate(matches)
+        ]
+    pending += await send_matches(runtime, routed)
     await asyncio.gather(*pending)
+
+
+async def send_matches(
+    runtime: Runtime, routed: list[tuple[Match, Position | None]]
+) -> list[Awaitable[Any]]:
+    """Send matches as one record (or a few) per matches partition, in routing order."""
+    assert runtime.send is not None  # noqa: S101  # set when the app is built
+    settings = runtime.settings
+    by_partition: dict[int, list[tuple[Match, Position | None]]] = {}
+    for match, source in routed:
+        partition = match_partition(match.trigger, match.key, settings.partitions)
+        by_partition.setdefault(partition, []).append((match, source))
+    pending = []
+    for partition, matches in by_partition.items():
+        for value in encode_matches(matches):
+            pending.append(await runtime.send(settings.topic_matches, None, value, partition, None))
+    return pending

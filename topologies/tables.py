@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Iterator
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from faust.types import TP
 
 from service.state.documents import DocumentStore
+from topologies.runtime import Send
 
 __all__ = ["PartitionTable"]
 
@@ -38,17 +40,28 @@ class PartitionTable:
             if key != _FAUST_OFFSET_KEY:
                 yield key, value
 
-    def write(self, partition: int, store: DocumentStore) -> list[Awaitable[Any]]:
-        """Persist a store's changed documents: local RocksDB first, then the changelog."""
+    async def write(self, partition: int, store: DocumentStore, send: Send) -> None:
+        """Persist a store's changed documents: local RocksDB, then the changelog.
+
+        The changelog records go straight to the producer, not one by one through Faust's
+        send buffer; once they are acknowledged, the persisted offset Faust recovers from
+        is moved past them, as Faust's own changelog callback would.
+        """
+        documents = store.flush()
+        if not documents:
+            return
         db = self._db(partition)
+        topic = self.table.changelog_topic.get_topic_name()
         pending: list[Awaitable[Any]] = []
-        for key, value in store.flush():
+        for key, value in documents:
             if value is None:
                 db.delete(key)
             else:
                 db.put(key, value)
-            pending.append(self.table.send_changelog(partition, key, value))
-        return pending
+            pending.append(await send(topic, key, value, partition, None))
+        sent = await asyncio.gather(*pending)
+        last = max(metadata.offset for metadata in sent)
+        self.table.data.set_persisted_offset(TP(topic, partition), last)
 
     def active_partitions(self, app: Any) -> set[int]:
         """The table partitions this worker owns right now."""

@@ -304,7 +304,10 @@ def _held_in(
 ) -> int:
     if not trigger.holds_events:
         return 0
-    return sum(1 for h in store.held(trigger.id, key) if start <= h.occurred < end)
+    held = store.held(trigger.id, key)  # sorted by occurred (see _retain)
+    return bisect.bisect_left(held, end, key=_occurred) - bisect.bisect_left(
+        held, start, key=_occurred
+    )
 
 
 def _retain(

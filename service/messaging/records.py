@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -16,11 +17,12 @@ from service.models.firings import SCHEMA_VERSION
 from service.state.documents import Position, decode_firing, encode_firing
 
 __all__ = [
+    "RoutedMatch",
     "dead_letter_headers",
     "decode_child_firing",
-    "decode_match",
+    "decode_matches",
     "encode_child_firing",
-    "encode_match",
+    "encode_matches",
     "firing_record",
     "firing_record_bytes",
 ]
@@ -86,35 +88,71 @@ def dead_letter_headers(
 
 # -- match records: route -> evaluate -----------------------------------------------------
 
-
-def encode_match(match: Match, source: Position | None) -> bytes:
-    """One (trigger, key, event) match, the event embedded as its validated JSON.
-
-    `source` is where the routing came from, so evaluate can recognise a match that a
-    re-read of the events topic produced again.
-    """
-    event = match.event
-    return orjson.dumps(
-        {
-            "s": source,
-            "t": match.trigger.id,
-            "k": list(match.key),
-            "w": match.wall,
-            "i": event.id,
-            "o": event.occurred,
-            "r": event.received,
-            "e": event.to_json(),
-        }
-    )
+# A match record carries many matches for one partition of the matches topic, so that
+# Kafka and Faust pay per batch, not per match; each event is encoded once per record.
+MATCH_RECORD_BYTES = 256 * 1024
 
 
-def decode_match(data: bytes) -> tuple[str, BucketKey, EventRecord, int, Position | None]:
-    """(trigger id, key, event, processing time, source position) of a match record."""
+@dataclass(frozen=True, slots=True)
+class RoutedMatch:
+    """A match as evaluate reads it: trigger, key, event, processing time, source."""
+
+    trigger_id: str
+    key: BucketKey
+    event: EventRecord
+    wall: int
+    source: Position | None
+
+
+def encode_matches(matches: list[tuple[Match, Position | None]]) -> list[bytes]:
+    """Match records for one partition, split so that none grows much past 256 KiB."""
+    records: list[bytes] = []
+    events: list[orjson.Fragment] = []
+    entries: list[list[Any]] = []
+    index_of: dict[int, int] = {}
+    size = 0
+    for match, source in matches:
+        event = match.event
+        index = index_of.get(id(event))
+        if index is None:
+            if entries and size >= MATCH_RECORD_BYTES:
+                records.append(_match_record(events, entries))
+                events, entries, index_of, size = [], [], {}, 0
+            encoded = orjson.dumps(event.to_json())
+            size += len(encoded)
+            index = index_of[id(event)] = len(events)
+            events.append(orjson.Fragment(encoded))
+            entries_event = [event.id, event.occurred, event.received]
+        else:
+            entries_event = None
+        entries.append(
+            [index, match.trigger.id, list(match.key), match.wall, source, entries_event]
+        )
+    if entries:
+        records.append(_match_record(events, entries))
+    return records
+
+
+def _match_record(events: list[orjson.Fragment], entries: list[list[Any]]) -> bytes:
+    return orjson.dumps({"e": events, "m": entries})
+
+
+def decode_matches(data: bytes) -> list[RoutedMatch]:
+    """The matches of one match record, in the order they were routed."""
     doc = orjson.loads(data)
-    event = EventRecord.from_json(doc["e"], doc["o"], doc["r"])
-    event.id = doc["i"]
-    source = doc["s"]
-    return doc["t"], tuple(doc["k"]), event, doc["w"], tuple(source) if source else None
+    events: list[EventRecord | None] = [None] * len(doc["e"])
+    out = []
+    for index, trigger_id, key, wall, source, meta in doc["m"]:
+        event = events[index]
+        if event is None:
+            event_id, occurred, received = meta
+            event = EventRecord.from_json(doc["e"][index], occurred, received)
+            event.id = event_id
+            events[index] = event
+        out.append(
+            RoutedMatch(trigger_id, tuple(key), event, wall, tuple(source) if source else None)
+        )
+    return out
 
 
 # -- child firings: evaluate -> compose ----------------------------------------------------

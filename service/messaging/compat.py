@@ -1,9 +1,14 @@
-"""Partition high watermarks read from a Fetch response.
+"""Workarounds for the embedded broker (Tansu) that are correct on Apache Kafka too.
 
-Tansu answers ListOffsets(LATEST) with the base offset of the last record batch + 1
-instead of the log end (shared/notes/kafka-broker.md, gap 1), which breaks Faust's table
-recovery and aiokafka's `end_offsets()`. A Fetch response's high watermark is right on
-Tansu and is what Apache Kafka reports for ListOffsets too, so this is safe on both.
+1. High watermarks from a Fetch response. Tansu answers ListOffsets(LATEST) with the
+   base offset of the last record batch + 1 instead of the log end (broker notes, gap 1),
+   which breaks Faust's table recovery and aiokafka's `end_offsets()`. A Fetch
+   response's high watermark is right on Tansu and is what Apache Kafka reports for
+   ListOffsets too.
+2. A short Fetch wait for the worker's consumer. Tansu does not answer a waiting Fetch
+   when data arrives, so Faust's hard-coded 1,500 ms wait becomes the latency of every
+   stage. A short wait (never 0: broker notes, gap 2) costs a few more Fetch requests
+   on an idle Apache Kafka.
 """
 
 from __future__ import annotations
@@ -65,12 +70,22 @@ async def caught_up(consumer: Any, target: dict[TopicPartition, int]) -> bool:
 _installed = False
 
 
-def install_faust_patch() -> None:
-    """Make Faust take changelog high watermarks from Fetch (idempotent)."""
+def install_faust_patch(fetch_wait_ms: int) -> None:
+    """Patch Faust's consumer: Fetch high watermarks, and `fetch_wait_ms` (idempotent)."""
     global _installed
     if _installed:
         return
     from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
+
+    def _create_worker_consumer(self: Any, *args: Any, **kwargs: Any) -> Any:
+        consumer = create_worker_consumer(self, *args, **kwargs)
+        # Read by the consumer's Fetcher when it starts, which is after this.
+        consumer._fetch_max_wait_ms = max(1, fetch_wait_ms)
+        return consumer
+
+    AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
 
     list_offsets_highwaters = AIOKafkaConsumerThread._highwaters
 
