@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from service.core.composite import child_fired
 from service.core.firings import Firing
-from service.core.triggers import CompiledComposite, CompiledEventTrigger
+from service.core.triggers import CompiledComposite
 from service.messaging.records import decode_child_firing
 from service.state.documents import DocumentStore
-from topologies.runtime import Runtime
-from topologies.tables import PartitionTable
+from topologies.runtime import Fired, Runtime
+from topologies.tables import PartitionTable, settle
 
 __all__ = ["compose_batch"]
 
@@ -23,7 +22,7 @@ logger = logging.getLogger(__name__)
 async def compose_batch(runtime: Runtime, table: PartitionTable, events: Sequence[Any]) -> None:
     """Apply child firings to their composite parents; emit the root firings."""
     await runtime.automations_loaded.wait()
-    fired: list[tuple[CompiledEventTrigger | CompiledComposite, Firing]] = []
+    fired: list[Fired] = []
     touched: dict[int, DocumentStore] = {}
     pending: list[Awaitable[Any]] = []
     async with runtime.lock:
@@ -52,9 +51,4 @@ async def compose_batch(runtime: Runtime, table: PartitionTable, events: Sequenc
                 trigger = trigger.parent
             if result is not None:
                 fired.append((trigger, result))
-        pending.extend(await runtime.emit(fired))
-        await asyncio.gather(*pending)
-        assert runtime.send is not None  # noqa: S101  # set when the app is built
-        await asyncio.gather(
-            *(table.write(partition, store, runtime.send) for partition, store in touched.items())
-        )
+        await settle(runtime, fired, pending, table, touched)

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from service.core.evaluator import evaluate_event
-from service.core.firings import Firing
-from service.core.triggers import CompiledComposite, CompiledEventTrigger
 from service.messaging.records import decode_matches
 from service.state.documents import DocumentStore
-from topologies.runtime import Runtime
-from topologies.tables import PartitionTable
+from topologies.runtime import Fired, Runtime
+from topologies.tables import PartitionTable, settle
 
 __all__ = ["evaluate_batch"]
 
@@ -23,7 +20,7 @@ logger = logging.getLogger(__name__)
 async def evaluate_batch(runtime: Runtime, table: PartitionTable, events: Sequence[Any]) -> None:
     """Evaluate a batch of matches; one document write per touched key."""
     await runtime.automations_loaded.wait()
-    fired: list[tuple[CompiledEventTrigger | CompiledComposite, Firing]] = []
+    fired: list[Fired] = []
     touched: dict[int, DocumentStore] = {}
     pending: list[Awaitable[Any]] = []
     async with runtime.lock:
@@ -62,11 +59,4 @@ async def evaluate_batch(runtime: Runtime, table: PartitionTable, events: Sequen
                     continue
                 store.mark_applied(trigger_id, key, match.source, match.wall)
                 touched[message.partition] = store
-        # Firings are acknowledged before the state that produced them is written, so a
-        # crash in between replays the match and re-sends the same firing ids.
-        pending.extend(await runtime.emit(fired))
-        await asyncio.gather(*pending)
-        assert runtime.send is not None  # noqa: S101  # set when the app is built
-        await asyncio.gather(
-            *(table.write(partition, store, runtime.send) for partition, store in touched.items())
-        )
+        await settle(runtime, fired, pending, table, touched)

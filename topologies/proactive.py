@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable
 from functools import partial
@@ -14,14 +13,12 @@ from service.core.evaluator import (
     sweep_expired_buckets,
     sweep_held_events,
 )
-from service.core.firings import Firing
-from service.core.metrics import CompiledMetricTrigger
 from service.core.times import MINUTE
-from service.core.triggers import CompiledComposite, CompiledEventTrigger
+from service.core.triggers import CompiledEventTrigger
 from topologies.partitioning import match_partition
 from topologies.route import send_matches
-from topologies.runtime import Runtime
-from topologies.tables import PartitionTable
+from topologies.runtime import Fired, Runtime
+from topologies.tables import PartitionTable, settle
 
 __all__ = ["tick"]
 
@@ -39,12 +36,9 @@ async def tick(runtime: Runtime, table: PartitionTable) -> int:
     """One periodic pass at the wall clock; returns how many firings it made."""
     if not runtime.automations_loaded.is_set():
         return 0
-    settings, send = runtime.settings, runtime.send
-    assert send is not None  # noqa: S101  # set when the app is built
+    settings = runtime.settings
     pending: list[Awaitable[Any]] = []
-    fired: list[
-        tuple[CompiledEventTrigger | CompiledComposite | CompiledMetricTrigger, Firing]
-    ] = []
+    fired: list[Fired] = []
     async with runtime.lock:
         wall = runtime.now()
         registry = runtime.registry
@@ -73,12 +67,5 @@ async def tick(runtime: Runtime, table: PartitionTable) -> int:
             )
             store.forget_guards_before(wall - GUARD_RETENTION)
         runtime.router.ordering.forget_expired(wall)
-        pending.extend(await runtime.emit(fired))
-        await asyncio.gather(*pending)
-        await asyncio.gather(
-            *(
-                table.write(partition, store, send)
-                for partition, store in runtime.evaluate_stores.items()
-            )
-        )
+        await settle(runtime, fired, pending, table, runtime.evaluate_stores)
     return len(fired)

@@ -32,6 +32,7 @@ __all__ = ["Runtime"]
 logger = logging.getLogger(__name__)
 
 Headers = list[tuple[str, bytes]]
+Fired = tuple[CompiledEventTrigger | CompiledComposite | CompiledMetricTrigger, Firing]
 Send = Callable[[str, bytes | None, bytes | None, int | None, Headers | None], Awaitable[Any]]
 
 
@@ -76,12 +77,7 @@ class Runtime:
         self.registry = registry
         self.router.registry = registry
 
-    async def emit(
-        self,
-        fired: Iterable[
-            tuple[CompiledEventTrigger | CompiledComposite | CompiledMetricTrigger, Firing]
-        ],
-    ) -> list[Awaitable[Any]]:
+    async def emit(self, fired: Iterable[Fired]) -> list[Awaitable[Any]]:
         """Send root firings to the firings topic and child firings to their parents."""
         assert self.send is not None  # noqa: S101  # set when the app is built
         settings = self.settings

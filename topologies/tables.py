@@ -10,9 +10,9 @@ from typing import Any
 from faust.types import TP
 
 from service.state.documents import DocumentStore
-from topologies.runtime import Send
+from topologies.runtime import Fired, Runtime, Send
 
-__all__ = ["PartitionTable"]
+__all__ = ["PartitionTable", "settle"]
 
 logger = logging.getLogger(__name__)
 
@@ -84,3 +84,23 @@ class PartitionTable:
 def table_partitions(tps: set[TP], topic: str) -> set[int]:
     """Partition numbers of one topic in a set of topic partitions."""
     return {tp.partition for tp in tps if tp.topic == topic}
+
+
+async def settle(
+    runtime: Runtime,
+    fired: list[Fired],
+    pending: list[Awaitable[Any]],
+    table: PartitionTable,
+    stores: dict[int, DocumentStore],
+) -> None:
+    """Send the firings, wait for every send, then write the touched stores.
+
+    Firings are acknowledged before the state that produced them is written, so a crash
+    in between replays the evaluation and re-sends the same firing ids.
+    """
+    assert runtime.send is not None  # noqa: S101  # set when the app is built
+    pending = pending + await runtime.emit(fired)
+    await asyncio.gather(*pending)
+    await asyncio.gather(
+        *(table.write(partition, store, runtime.send) for partition, store in stores.items())
+    )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from service.core.firings import Firing, firing_id
-from service.core.patterns import compile_resource_spec
+from service.core.patterns import compile_related_specs, compile_resource_spec, covers_related
 from service.core.records import EventRecord
 from service.core.store import StateStore
 from service.core.times import SECOND
@@ -118,9 +118,7 @@ class CompiledMetricTrigger:
         self.prefilter_patterns = tuple(sorted(FLOW_RUN_PREFIX + name for name in self.names))
         self._compare = _OPERATORS[self.operator]
         self._match = compile_resource_spec(self.match)
-        related = self.match_related
-        specs = [related] if isinstance(related, Mapping) else list(related)
-        self._related = [compile_resource_spec(spec) for spec in specs if spec]
+        self._related = compile_related_specs(self.match_related)
 
     @property
     def fingerprint(self) -> str:
@@ -136,16 +134,7 @@ class CompiledMetricTrigger:
 
     def covers_resources(self, event: EventRecord) -> bool:
         """`match` on the primary resource, then each `match_related` object."""
-        if not self._match(event.resource):
-            return False
-        related = event.related
-        for spec in self._related:
-            for resource in related:
-                if spec(resource):
-                    break
-            else:
-                return False
-        return True
+        return self._match(event.resource) and covers_related(self._related, event.related)
 
     def bucketing_key(self, event: EventRecord) -> tuple[str, ...]:
         """A metric has one state per trigger: no bucketing key."""

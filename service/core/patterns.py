@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 __all__ = [
     "LabelPredicate",
@@ -16,8 +17,10 @@ __all__ = [
     "compile_glob",
     "compile_label_patterns",
     "compile_name_pattern",
+    "compile_related_specs",
     "compile_resource_spec",
     "covers_name_regex",
+    "covers_related",
     "glob_kind",
 ]
 
@@ -94,6 +97,28 @@ def compile_resource_spec(spec: Mapping[str, str | Sequence[str]]) -> ResourcePr
         return True
 
     return every
+
+
+def compile_related_specs(match_related: Any) -> list[ResourcePredicate]:
+    """`match_related`: one object, or a list of objects each tested on its own (§4.3).
+
+    Empty objects match everything, so they are left out.
+    """
+    specs = [match_related] if isinstance(match_related, Mapping) else list(match_related)
+    return [compile_resource_spec(spec) for spec in specs if spec]
+
+
+def covers_related(
+    specs: Sequence[ResourcePredicate], related: Sequence[Mapping[str, str]]
+) -> bool:
+    """Every spec is met by at least one related resource (the same one or not)."""
+    for spec in specs:
+        for resource in related:
+            if spec(resource):
+                break
+        else:
+            return False
+    return True
 
 
 def covers_name_regex(expect: Sequence[str], after: Sequence[str]) -> NamePredicate:

@@ -11,8 +11,10 @@ from service.core.patterns import (
     NamePredicate,
     compile_glob,
     compile_name_pattern,
+    compile_related_specs,
     compile_resource_spec,
     covers_name_regex,
+    covers_related,
 )
 from service.core.records import EventRecord
 from service.core.times import micros
@@ -115,9 +117,7 @@ class CompiledEventTrigger:
             _any_of([compile_name_pattern(p) for p in self.after]) if self.after else None
         )
         self._match = compile_resource_spec(self.match)
-        related = self.match_related
-        specs = [related] if isinstance(related, Mapping) else list(related)
-        self._related = [compile_resource_spec(spec) for spec in specs if spec]
+        self._related = compile_related_specs(self.match_related)
         self._selectors = tuple(_selector(label) for label in self.for_each)
 
     def expects(self, name: str) -> bool:
@@ -137,17 +137,7 @@ class CompiledEventTrigger:
 
     def covers_resources(self, event: EventRecord) -> bool:
         """`match` on the primary resource, then each `match_related` object (spec §4.2-4.3)."""
-        if not self._match(event.resource):
-            return False
-        # Each object on its own: some related resource meets all its labels.
-        related = event.related
-        for spec in self._related:
-            for resource in related:
-                if spec(resource):
-                    break
-            else:
-                return False
-        return True
+        return self._match(event.resource) and covers_related(self._related, event.related)
 
     def bucketing_key(self, event: EventRecord) -> BucketKey:
         """One value per sorted `for_each` selector, `""` when missing (spec §5)."""

@@ -14,7 +14,8 @@ from service.core.routing import Match
 from service.core.store import BucketKey
 from service.core.times import us_to_iso
 from service.models.firings import SCHEMA_VERSION
-from service.state.documents import Position, decode_firing, encode_firing
+from service.state.codec import firing_from_json, firing_json
+from service.state.documents import Position
 
 __all__ = [
     "RoutedMatch",
@@ -160,10 +161,10 @@ def decode_matches(data: bytes) -> list[RoutedMatch]:
 
 def encode_child_firing(parent_id: str, firing: Firing) -> bytes:
     """A child firing on its way to its composite parent."""
-    return orjson.dumps({"p": parent_id, "f": encode_firing(firing)})
+    return orjson.dumps({"p": parent_id, "f": firing_json(firing)})
 
 
 def decode_child_firing(data: bytes) -> tuple[str, Firing]:
     """(parent trigger id, child firing) of a child-firing record."""
     doc = orjson.loads(data)
-    return doc["p"], decode_firing(doc["f"])
+    return doc["p"], firing_from_json(doc["f"])

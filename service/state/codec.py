@@ -59,6 +59,10 @@ __all__ = [
     "encode_key",
     "encode_str",
     "encode_time",
+    "event_from_json",
+    "event_json",
+    "firing_from_json",
+    "firing_json",
     "prefix_end",
 ]
 
@@ -149,26 +153,28 @@ def decode_int(data: bytes) -> int:
     return value
 
 
-def _event_json(record: EventRecord) -> dict[str, Any]:
+def event_json(record: EventRecord) -> dict[str, Any]:
+    """An event as JSON-ready data, its times included (they may differ from its JSON)."""
     return {"event": record.to_json(), "occurred": record.occurred, "received": record.received}
 
 
-def _event_from(data: dict[str, Any]) -> EventRecord:
+def event_from_json(data: dict[str, Any]) -> EventRecord:
+    """The inverse of `event_json`."""
     return EventRecord.from_json(data["event"], data["occurred"], data["received"])
 
 
 def encode_event(record: EventRecord) -> bytes:
     """An event record: the Prefect event's JSON plus the record's times."""
-    return orjson.dumps(_event_json(record))
+    return orjson.dumps(event_json(record))
 
 
 def decode_event(data: bytes) -> EventRecord:
-    return _event_from(orjson.loads(data))
+    return event_from_json(orjson.loads(data))
 
 
 def encode_bucket(bucket: Bucket, *, satisfied: bool) -> bytes:
     """A bucket; `satisfied` rides along so a re-put knows whether the satisfied set changes."""
-    last = None if bucket.last_event is None else _event_json(bucket.last_event)
+    last = None if bucket.last_event is None else event_json(bucket.last_event)
     return orjson.dumps(
         {
             "start": bucket.start,
@@ -191,7 +197,7 @@ def bucket_from_json(value: dict[str, Any]) -> Bucket:
         start=value["start"],
         end=value["end"],
         count=value["count"],
-        last_event=None if last is None else _event_from(last),
+        last_event=None if last is None else event_from_json(last),
     )
 
 
@@ -218,7 +224,8 @@ def _float_from(value: float | str | None) -> float | None:
     return float(value) if isinstance(value, str) else value
 
 
-def _firing_json(firing: Firing) -> dict[str, Any]:
+def firing_json(firing: Firing) -> dict[str, Any]:
+    """A firing as JSON-ready data, nested child firings included."""
     event = firing.triggering_event
     return {
         "id": firing.id,
@@ -226,15 +233,16 @@ def _firing_json(firing: Firing) -> dict[str, Any]:
         "automation_id": firing.automation_id,
         "fired_at": firing.fired_at,
         "labels": firing.labels,
-        "triggering_event": None if event is None else _event_json(event),
+        "triggering_event": None if event is None else event_json(event),
         "state": firing.state,
         "window": None if firing.window is None else list(firing.window),
-        "child_firings": [_firing_json(child) for child in firing.child_firings],
+        "child_firings": [firing_json(child) for child in firing.child_firings],
         "triggering_value": _float_json(firing.triggering_value),
     }
 
 
-def _firing_from(value: dict[str, Any]) -> Firing:
+def firing_from_json(value: dict[str, Any]) -> Firing:
+    """The inverse of `firing_json`."""
     event = value["triggering_event"]
     window = value["window"]
     return Firing(
@@ -243,18 +251,18 @@ def _firing_from(value: dict[str, Any]) -> Firing:
         automation_id=value["automation_id"],
         fired_at=value["fired_at"],
         labels=value["labels"],
-        triggering_event=None if event is None else _event_from(event),
+        triggering_event=None if event is None else event_from_json(event),
         state=value["state"],
         window=None if window is None else (window[0], window[1]),
-        child_firings=tuple(_firing_from(child) for child in value["child_firings"]),
+        child_firings=tuple(firing_from_json(child) for child in value["child_firings"]),
         triggering_value=_float_from(value["triggering_value"]),
     )
 
 
 def encode_firings(firings: list[Firing]) -> bytes:
     """Firings (child firings nested recursively) as a JSON list."""
-    return orjson.dumps([_firing_json(firing) for firing in firings])
+    return orjson.dumps([firing_json(firing) for firing in firings])
 
 
 def decode_firings(data: bytes) -> list[Firing]:
-    return [_firing_from(value) for value in orjson.loads(data)]
+    return [firing_from_json(value) for value in orjson.loads(data)]

@@ -16,15 +16,13 @@ import orjson
 from service.core.firings import Firing
 from service.core.records import EventRecord
 from service.core.store import Bucket, BucketKey, HeldEvent
+from service.state.codec import event_from_json, event_json, firing_from_json, firing_json
 from service.state.memory import MemoryStateStore
 
 __all__ = [
     "DocumentStore",
     "Position",
-    "decode_event",
-    "decode_firing",
-    "encode_event",
-    "encode_firing",
+    "bucket_doc_key",
 ]
 
 # (events partition, offset of the event that caused the routing, index in it)
@@ -35,53 +33,6 @@ _METRIC = b"M"
 # Child firing ids remembered per composite, to recognise a redelivered one.
 _RECENT_CHILDREN = 256
 _COMPOSITE = b"C"
-
-
-def encode_event(event: EventRecord | None) -> Any:
-    """An event as JSON-ready data, times included (they may differ from its JSON)."""
-    if event is None:
-        return None
-    return {"j": event.to_json(), "o": event.occurred, "r": event.received}
-
-
-def decode_event(data: Any) -> EventRecord | None:
-    """The inverse of `encode_event`."""
-    if data is None:
-        return None
-    return EventRecord.from_json(data["j"], data["o"], data["r"])
-
-
-def encode_firing(firing: Firing) -> dict[str, Any]:
-    """A firing as JSON-ready data, nested child firings included."""
-    return {
-        "id": firing.id,
-        "t": firing.trigger_id,
-        "a": firing.automation_id,
-        "w": firing.fired_at,
-        "l": firing.labels,
-        "e": encode_event(firing.triggering_event),
-        "s": firing.state,
-        "win": list(firing.window) if firing.window is not None else None,
-        "c": [encode_firing(child) for child in firing.child_firings],
-        "v": firing.triggering_value,
-    }
-
-
-def decode_firing(data: dict[str, Any]) -> Firing:
-    """The inverse of `encode_firing`."""
-    window = data["win"]
-    return Firing(
-        id=data["id"],
-        trigger_id=data["t"],
-        automation_id=data["a"],
-        fired_at=data["w"],
-        labels=data["l"],
-        triggering_event=decode_event(data["e"]),
-        state=data["s"],
-        window=(window[0], window[1]) if window is not None else None,
-        child_firings=tuple(decode_firing(child) for child in data["c"]),
-        triggering_value=data["v"],
-    )
 
 
 def bucket_doc_key(trigger_id: str, key: BucketKey) -> bytes:
@@ -183,7 +134,7 @@ class DocumentStore(MemoryStateStore):
         for composite_id in sorted(self._dirty_composites):
             rows = self._children.get(composite_id, [])
             applied = self._applied_children.get(composite_id, [])
-            value = orjson.dumps({"c": [encode_firing(f) for f in rows], "a": applied})
+            value = orjson.dumps({"c": [firing_json(f) for f in rows], "a": applied})
             out.append((_COMPOSITE + composite_id.encode(), value))
         for trigger_id in sorted(self._dirty_metrics):
             out.append((_METRIC + trigger_id.encode(), self.metric_state(trigger_id)))
@@ -200,7 +151,7 @@ class DocumentStore(MemoryStateStore):
             return None
         doc: dict[str, Any] = {
             "b": (
-                [bucket.start, bucket.end, bucket.count, encode_event(bucket.last_event)]
+                [bucket.start, bucket.end, bucket.count, _event_or_none(bucket.last_event)]
                 if bucket is not None
                 else None
             ),
@@ -222,7 +173,7 @@ class DocumentStore(MemoryStateStore):
             if doc_key.startswith(_COMPOSITE):
                 composite = orjson.loads(value)
                 composite_id = doc_key[1:].decode()
-                rows = [decode_firing(row) for row in composite["c"]]
+                rows = [firing_from_json(row) for row in composite["c"]]
                 super().put_child_firings(composite_id, rows)
                 self._applied_children[composite_id] = list(composite["a"])
                 continue
@@ -236,7 +187,9 @@ class DocumentStore(MemoryStateStore):
             doc = orjson.loads(value)
             if doc["b"] is not None:
                 start, end, bucket_count, last = doc["b"]
-                bucket = Bucket(start, end, bucket_count, decode_event(last))
+                bucket = Bucket(
+                    start, end, bucket_count, None if last is None else event_from_json(last)
+                )
                 super().put_bucket(trigger_id, key, bucket, satisfied=bool(doc.get("s")))
             if doc["h"]:
                 held = [HeldEvent(o, i, h) for o, i, h in doc["h"]]
@@ -245,3 +198,7 @@ class DocumentStore(MemoryStateStore):
                 positions = {p: (o, i) for p, o, i in doc["g"][0]}
                 self._guards[(trigger_id, key)] = (positions, doc["g"][1])
         return count
+
+
+def _event_or_none(event: EventRecord | None) -> Any:
+    return None if event is None else event_json(event)
