@@ -81,11 +81,6 @@ class PartitionTable:
             logger.info("%s[%d]: loaded %d documents", self.table.name, partition, count)
 
 
-def table_partitions(tps: set[TP], topic: str) -> set[int]:
-    """Partition numbers of one topic in a set of topic partitions."""
-    return {tp.partition for tp in tps if tp.topic == topic}
-
-
 async def settle(
     runtime: Runtime,
     fired: list[Fired],

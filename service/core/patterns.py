@@ -17,6 +17,7 @@ __all__ = [
     "compile_glob",
     "compile_label_patterns",
     "compile_name_pattern",
+    "compile_name_patterns",
     "compile_related_specs",
     "compile_resource_spec",
     "covers_name_regex",
@@ -62,6 +63,21 @@ def compile_name_pattern(pattern: str) -> NamePredicate:
         inner = compile_glob(pattern[1:])
         return lambda value: not inner(value)
     return compile_glob(pattern)
+
+
+def compile_name_patterns(patterns: Sequence[str], *, negation: bool = True) -> NamePredicate:
+    """Any of several event-name patterns; plain names become one set lookup.
+
+    With `negation`, a leading `!` negates (`expects`, `starts_after`); without, it is a
+    literal character (the pre-filter's plain fnmatch, spec §4.1).
+    """
+    if all(glob_kind(p)[0] == "eq" and not (negation and p.startswith("!")) for p in patterns):
+        return frozenset(patterns).__contains__
+    compile_one = compile_name_pattern if negation else compile_glob
+    predicates = [compile_one(p) for p in patterns]
+    if len(predicates) == 1:
+        return predicates[0]
+    return lambda name: any(p(name) for p in predicates)
 
 
 def compile_label_patterns(patterns: str | Sequence[str]) -> LabelPredicate:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from service.core.metrics import CompiledMetricTrigger
 from service.core.patterns import (
     NamePredicate,
-    compile_glob,
-    compile_name_pattern,
+    compile_name_patterns,
     compile_related_specs,
     compile_resource_spec,
     covers_name_regex,
@@ -36,12 +35,6 @@ __all__ = [
 ]
 
 BucketKey = tuple[str, ...]
-
-
-def _any_of(predicates: Sequence[NamePredicate]) -> NamePredicate:
-    if len(predicates) == 1:
-        return predicates[0]
-    return lambda name: any(p(name) for p in predicates)
 
 
 @dataclass(eq=False, slots=True)
@@ -108,14 +101,10 @@ class CompiledEventTrigger:
             tuple(sorted(set(self.expect) | set(self.after))) if (self.expect) else ("*",)
         )
         # The pre-filter is a plain fnmatch: a `!` is a literal character there (spec §4.1).
-        self._prefilter = _any_of([compile_glob(p) for p in self.prefilter_patterns])
+        self._prefilter = compile_name_patterns(self.prefilter_patterns, negation=False)
         self._covers_name = covers_name_regex(self.expect, self.after)
-        self._expects = (
-            _any_of([compile_name_pattern(p) for p in self.expect]) if self.expect else None
-        )
-        self._starts_after = (
-            _any_of([compile_name_pattern(p) for p in self.after]) if self.after else None
-        )
+        self._expects = compile_name_patterns(self.expect) if self.expect else None
+        self._starts_after = compile_name_patterns(self.after) if self.after else None
         self._match = compile_resource_spec(self.match)
         self._related = compile_related_specs(self.match_related)
         self._selectors = tuple(_selector(label) for label in self.for_each)
