@@ -125,5 +125,4 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     async def _tick() -> None:
         await tick(runtime, buckets)
 
-    logger.debug("agents: %s", ", ".join(a.name for a in (route, evaluate, compose)))
     return app, runtime

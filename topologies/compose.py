@@ -29,9 +29,7 @@ async def compose_batch(runtime: Runtime, table: PartitionTable, events: Sequenc
         registry = runtime.registry
         for event in events:
             message = event.message
-            store = runtime.compose_stores.get(message.partition)
-            if store is None:
-                store = runtime.compose_stores[message.partition] = DocumentStore()
+            store = runtime.partition_store(runtime.compose_stores, message.partition)
             try:
                 parent_id, firing = decode_child_firing(message.value)
             except Exception as exc:  # noqa: BLE001  # dead-letter, never stop the stream

@@ -27,9 +27,7 @@ async def evaluate_batch(runtime: Runtime, table: PartitionTable, events: Sequen
         registry = runtime.registry
         for event in events:
             message = event.message
-            store = runtime.evaluate_stores.get(message.partition)
-            if store is None:
-                store = runtime.evaluate_stores[message.partition] = DocumentStore()
+            store = runtime.partition_store(runtime.evaluate_stores, message.partition)
             try:
                 matches = decode_matches(message.value)
             except Exception as exc:  # noqa: BLE001  # dead-letter, never stop the stream

@@ -64,6 +64,14 @@ class Runtime:
         self._last_wall = max(self._last_wall + 1, time.time_ns() // 1000)
         return self._last_wall
 
+    @staticmethod
+    def partition_store(stores: dict[int, DocumentStore], partition: int) -> DocumentStore:
+        """The store of one partition, created empty the first time it is needed."""
+        store = stores.get(partition)
+        if store is None:
+            store = stores[partition] = DocumentStore()
+        return store
+
     def metrics_for(self, partition: int, store: DocumentStore) -> MetricTriggers:
         """The metric triggers over one evaluate partition's store (rebuilt on reload)."""
         current = self._metric_evaluators.get(partition)

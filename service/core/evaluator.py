@@ -106,10 +106,8 @@ def evaluate_proactively(
     Returns the firings and Prefect's `run_again_at`. Unlike Prefect, every due bucket
     is evaluated, however many there are (Prefect pages by offset while deleting).
     """
-    if not trigger.for_each and store.bucket(trigger.id, ()) is None:
-        start, end = as_of, as_of + trigger.within
-        count = _held_in(trigger, (), start, end, store)
-        _put(trigger, (), Bucket(start, end, count), store)
+    if not trigger.for_each:
+        _ensure_global_bucket(trigger, as_of, store)
     for key in store.satisfied_keys(trigger.id):
         store.delete_bucket(trigger.id, key)
     firings: list[Firing] = []
@@ -139,9 +137,8 @@ def evaluate_all_proactively(
     store keeps a trigger's global bucket.
     """
     for trigger in registry.proactive_global:
-        if (owns_global is None or owns_global(trigger)) and store.bucket(trigger.id, ()) is None:
-            count = _held_in(trigger, (), as_of, as_of + trigger.within, store)
-            _put(trigger, (), Bucket(as_of, as_of + trigger.within, count), store)
+        if owns_global is None or owns_global(trigger):
+            _ensure_global_bucket(trigger, as_of, store)
     for trigger_id, key in store.satisfied_buckets():
         store.delete_bucket(trigger_id, key)
     by_id = registry.event_triggers
@@ -160,6 +157,14 @@ def evaluate_all_proactively(
             fired += [(trigger, firing) for firing in firings]
             firings.clear()
     return fired
+
+
+def _ensure_global_bucket(trigger: CompiledEventTrigger, as_of: int, store: StateStore) -> None:
+    # Step 1 of `proactive_evaluation` for a trigger without for_each: an existing
+    # bucket is kept; a new one counts the held events in its window (spec §7.2, §7.6).
+    if store.bucket(trigger.id, ()) is None:
+        start, end = as_of, as_of + trigger.within
+        _put(trigger, (), Bucket(start, end, _held_in(trigger, (), start, end, store)), store)
 
 
 def evaluate_due_bucket(
