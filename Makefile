@@ -3,12 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Prefect 3.9.1 in its own venv: the reference server, client and engine the tests and
+# benchmarks compare against; never a runtime dependency of Tripwire.
+PREFECT_VENV := .venv-prefect
+PREFECT_STAMP := $(PREFECT_VENV)/.installed
+PREFECT_VERSION := 3.9.1
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run test lint format bench bench-core bench-e2e bench-quick conformance clean
+.PHONY: help install prefect-env system-deps run test lint format bench bench-core bench-e2e bench-quick conformance clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +22,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install Tripwire with its dev tools
+
+$(PREFECT_STAMP):
+	test -x $(PREFECT_VENV)/bin/python || $(PYTHON) -m venv $(PREFECT_VENV)
+	$(PREFECT_VENV)/bin/python -m pip install --quiet 'prefect==$(PREFECT_VERSION)'
+	touch $(PREFECT_STAMP)
+
+prefect-env: $(PREFECT_STAMP) ## a separate venv with Prefect (the reference server and client)
 
 run: install ## run the service on its embedded default (broker, worker, API, actions)
 	$(BIN)/tripwire up
@@ -33,7 +45,7 @@ format: install ## apply ruff's formatting and safe fixes
 system-deps: ## Debian tools the tests use (kcat); needs root, as CI has
 	@command -v kcat >/dev/null || { apt-get update -qq && apt-get install -y -qq kcat >/dev/null; }
 
-test: lint system-deps ## lint, then every test suite (unit, contract, conformance, integration)
+test: lint system-deps prefect-env ## lint, then every test suite (unit, contract, conformance, integration)
 	$(BIN)/python -m pytest
 
 conformance: install ## the public conformance scenarios through `tripwire replay`
@@ -51,4 +63,4 @@ bench-quick: install ## a seconds-long smoke run of the benchmark harness
 	$(BIN)/python bench/bench_core.py --quick
 
 clean: ## remove the venv and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(PREFECT_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
