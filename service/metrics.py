@@ -1,0 +1,71 @@
+"""Prometheus metrics of every Tripwire process: one definition each, served on /metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+__all__ = [
+    "ACTION_ATTEMPTS",
+    "ACTION_DLQ",
+    "ACTION_FAILURES",
+    "ACTION_SUCCESSES",
+    "API_REQUESTS",
+    "BATCH_SIZE",
+    "CONSUMER_LAG",
+    "CONTENT_TYPE",
+    "EVALUATION_SECONDS",
+    "EVENTS_CONSUMED",
+    "EVENTS_DEAD_LETTERED",
+    "FIRINGS",
+    "MATCHES",
+    "OPEN_BUCKETS",
+    "TICK_SECONDS",
+    "exposition",
+]
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+# Stream worker.
+EVENTS_CONSUMED = Counter("tripwire_events_consumed", "event records read from the events topic")
+EVENTS_DEAD_LETTERED = Counter(
+    "tripwire_events_dead_lettered", "event records sent to the events DLQ", ["reason"]
+)
+MATCHES = Counter("tripwire_matches", "(event, trigger) matches routed to evaluation")
+FIRINGS = Counter("tripwire_firings", "firing records written", ["state"])
+EVALUATION_SECONDS = Histogram(
+    "tripwire_evaluation_seconds",
+    "time to evaluate one batch of records in an agent",
+    ["agent"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+BATCH_SIZE = Histogram(
+    "tripwire_batch_size",
+    "records per batch taken by an agent",
+    ["agent"],
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500),
+)
+CONSUMER_LAG = Gauge(
+    "tripwire_consumer_lag", "records behind the partition's high watermark", ["topic", "partition"]
+)
+OPEN_BUCKETS = Gauge("tripwire_open_buckets", "buckets held by this worker's partitions")
+TICK_SECONDS = Histogram(
+    "tripwire_tick_seconds",
+    "duration of one proactive tick (evaluation and sweeps)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+
+# Action worker.
+ACTION_ATTEMPTS = Counter("tripwire_action_attempts", "action attempts", ["type"])
+ACTION_SUCCESSES = Counter("tripwire_action_successes", "actions that took effect", ["type"])
+ACTION_FAILURES = Counter("tripwire_action_failures", "failed action attempts", ["type"])
+ACTION_DLQ = Counter("tripwire_action_dead_lettered", "actions sent to the actions DLQ", ["type"])
+
+# Automations API.
+API_REQUESTS = Counter(
+    "tripwire_api_requests", "API requests by route template and status", ["route", "status"]
+)
+
+
+def exposition() -> bytes:
+    """The metrics of this process in Prometheus's text format."""
+    return generate_latest()
