@@ -93,6 +93,15 @@ class Action(BaseModel):
             raise ValueError(msg)
         return value
 
+    @model_validator(mode="after")
+    def _fields_of_its_type(self) -> Action:
+        # Each type's own fields, as Prefect's server validates them (service/models/
+        # actions.py); pydantic's errors keep their location: actions[0].deployment_id.
+        from service.models.actions import action_spec
+
+        action_spec(self.model_dump())
+        return self
+
 
 class EventTrigger(_Model):
     """A reactive or proactive event trigger (spec §3.1)."""

@@ -187,7 +187,10 @@ def test_missing_type_is_inferred_from_the_shape() -> None:
 
 def _runner(source: str, **trigger_fields: Any) -> dict[str, Any]:
     trigger = _event_trigger(**{"expect": ["prefect.flow-run.Running"], **trigger_fields})
-    return _automation(trigger, actions=[{"type": "run-deployment", "source": source}])
+    action: dict[str, Any] = {"type": "run-deployment", "source": source}
+    if source == "selected":  # Prefect requires it, before the loop check runs
+        action["deployment_id"] = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+    return _automation(trigger, actions=[action])
 
 
 def test_inferred_run_deployment_on_a_running_flow_run_is_rejected() -> None:

@@ -1,0 +1,1 @@
+"""The action worker: turns firing records into effects (docs/actions.md)."""

@@ -1,0 +1,297 @@
+"""User templates in a Jinja2 sandbox, with Prefect's limits and template context."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes, pass_eval_context
+from jinja2.nodes import EvalContext
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
+
+__all__ = [
+    "EventView",
+    "LabelDiver",
+    "ResourceView",
+    "TemplateFailed",
+    "maybe_template",
+    "render",
+    "template_context",
+    "validate_template",
+]
+
+# Prefect's user_templates limits.
+MAX_TEMPLATE_RANGE = 100
+MAX_LOOP_COUNT = 10
+MAX_NESTED_LOOP_DEPTH = 2
+
+
+class TemplateFailed(Exception):
+    """A template could not be rendered; the action fails for good (no retry helps)."""
+
+
+def _limited_range(*args: int) -> range:
+    values = range(*args)
+    if len(values) > MAX_TEMPLATE_RANGE:
+        msg = f"Range too big. The sandbox blocks ranges larger than {MAX_TEMPLATE_RANGE}."
+        raise OverflowError(msg)
+    return values
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, LabelDiver):
+        return dict(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+@pass_eval_context
+def _tojson(eval_ctx: EvalContext, value: object, indent: int | None = None) -> Markup:
+    return htmlsafe_json_dumps(_plain(value), dumps=json.dumps, indent=indent)
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    def __init__(self) -> None:
+        super().__init__(undefined=ChainableUndefined, autoescape=False)
+        self.globals["range"] = _limited_range
+        self.filters["tojson"] = _tojson
+
+
+ENVIRONMENT = _Environment()
+
+
+def maybe_template(value: str) -> bool:
+    """Prefect's test: does a string contain Jinja syntax at all."""
+    return "{{" in value or "{%" in value
+
+
+def validate_template(template: str, field: str) -> str:
+    """Parse a template and check Prefect's loop limits; ValueError names the field."""
+    try:
+        root = ENVIRONMENT.parse(template)
+    except TemplateSyntaxError as exc:
+        msg = f"{field!r} is not a valid template: {exc}"
+        raise ValueError(msg) from None
+    loops = list(root.find_all(nodes.For))
+    if len(loops) > MAX_LOOP_COUNT:
+        msg = (
+            f"{field!r} is not a valid template: Contains {len(loops)} for loops. "
+            f"Templates can contain no more than {MAX_LOOP_COUNT} for loops."
+        )
+        raise ValueError(msg)
+    depth = max((_loop_depth(loop) for loop in loops), default=0)
+    if depth > MAX_NESTED_LOOP_DEPTH:
+        msg = (
+            f"{field!r} is not a valid template: Contains nested for loops at a depth of "
+            f"{depth}. Templates can nest for loops no more than {MAX_NESTED_LOOP_DEPTH} "
+            "loops deep."
+        )
+        raise ValueError(msg)
+    return template
+
+
+def _loop_depth(node: nodes.Node, depth: int = 0) -> int:
+    here = depth + 1 if isinstance(node, nodes.For) else depth
+    return max((_loop_depth(child, here) for child in node.iter_child_nodes()), default=here)
+
+
+def render(template: str, context: Mapping[str, Any]) -> str:
+    """Render a user template in the sandbox; TemplateFailed says why it could not."""
+    if not maybe_template(template):
+        return template
+    try:
+        return ENVIRONMENT.from_string(template).render(**context)
+    except Exception as exc:
+        msg = f"Template rendering failed: {exc!r}"
+        raise TemplateFailed(msg) from None
+
+
+# -- the context: Prefect's objects, rebuilt from the firing record --------------------
+
+
+class ResourceView(dict[str, str]):
+    """A resource's labels with Prefect's `.id`, `.name` and `.role` accessors."""
+
+    @property
+    def id(self) -> str:
+        return self.get("prefect.resource.id", "")
+
+    @property
+    def name(self) -> str | None:
+        return self.get("prefect.resource.name")
+
+    @property
+    def role(self) -> str:
+        return self.get("prefect.resource.role", "")
+
+
+class _Attrs(dict[str, Any]):
+    """A JSON object whose keys are also attributes (Prefect's models in templates)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class EventView(_Attrs):
+    """A Prefect event: `event.resource.id`, `event.related`, `event.occurred`, ..."""
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> EventView:
+        view = cls(data)
+        view["resource"] = ResourceView(data.get("resource") or {})
+        view["related"] = [ResourceView(r) for r in data.get("related") or []]
+        view["payload"] = data.get("payload") or {}
+        for key in ("occurred", "received"):
+            if isinstance(data.get(key), str):
+                view[key] = _datetime(data[key])
+        return view
+
+    @property
+    def involved_resources(self) -> list[ResourceView]:
+        return [self["resource"], *self["related"]]
+
+    @property
+    def resource_in_role(self) -> dict[str, ResourceView]:
+        return {r.role: r for r in reversed(self["related"])}
+
+    @property
+    def resources_in_role(self) -> dict[str, list[ResourceView]]:
+        out: dict[str, list[ResourceView]] = {}
+        for related in self["related"]:
+            out.setdefault(related.role, []).append(related)
+        return out
+
+
+def _datetime(text: str) -> datetime | str:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+
+
+class LabelDiver:
+    """Prefect's LabelDiver: `labels.prefect.resource.id` walks dotted label names."""
+
+    def __init__(self, labels: Mapping[str, str], value: str = "") -> None:
+        self._labels = dict(labels)
+        self._value = value
+        nested: dict[str, dict[str, str]] = {}
+        values: dict[str, str] = {}
+        for key, item in labels.items():
+            head, _, tail = key.partition(".")
+            if tail:
+                nested.setdefault(head, {})[tail] = item
+            else:
+                values[head] = item
+        self._divers = {k: LabelDiver(v, value=values.pop(k, "")) for k, v in nested.items()}
+        self._divers.update({k: LabelDiver({}, value=v) for k, v in values.items()})
+
+    def __str__(self) -> str:
+        return self._value or ""
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._labels.items())
+
+    def keys(self) -> list[str]:
+        return list(self._labels)
+
+    def __getitem__(self, key: str) -> str:
+        return self._labels[key]
+
+    def __getattr__(self, name: str) -> LabelDiver:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._divers[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _firing_view(record: Mapping[str, Any], trigger_id: str, state: str) -> _Attrs:
+    event = record.get("triggering_event")
+    children = [
+        _firing_view(child, child["trigger_id"], "Triggered")
+        for child in record.get("child_firings") or []
+    ]
+    return _Attrs(
+        id=record["id"],
+        trigger=_Attrs(id=trigger_id),
+        trigger_states=[state],
+        triggered=_datetime(record["fired_at"]),
+        triggering_labels=dict(record.get("bucket") or {}),
+        triggering_firings=children,
+        triggering_event=EventView.of(event) if event else None,
+        triggering_value=record.get("triggering_value"),
+    )
+
+
+def _all_firings(firing: _Attrs) -> list[_Attrs]:
+    return [firing, *(f for child in firing["triggering_firings"] for f in _all_firings(child))]
+
+
+def _all_events(firing: _Attrs) -> list[EventView]:
+    own = [firing["triggering_event"]] if firing["triggering_event"] else []
+    return own + [e for child in firing["triggering_firings"] for e in _all_events(child)]
+
+
+_OBJECT_NAME = re.compile(r"\b(flow_run|flow|deployment|work_pool|work_queue)\b")
+
+
+def template_context(
+    record: Mapping[str, Any], event: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Prefect's context: automation, event, labels, firing, firings, events.
+
+    `event` is the action's triggering event: the firing's triggering event for
+    `actions`, the firing's state event for `actions_on_trigger`/`actions_on_resolve`.
+    """
+    firing = _firing_view(record, record["trigger_id"], record["state"])
+    return {
+        "automation": _Attrs(
+            id=record["automation_id"],
+            name=record["automation_name"],
+            trigger=_Attrs(id=record["trigger_id"]),
+            actions=record.get("actions") or [],
+            actions_on_trigger=record.get("actions_on_trigger") or [],
+            actions_on_resolve=record.get("actions_on_resolve") or [],
+        ),
+        "event": EventView.of(event) if event else None,
+        "labels": LabelDiver(record.get("bucket") or {}),
+        "firing": firing,
+        "firings": _all_firings(firing),
+        "events": _all_events(firing),
+    }
+
+
+def objects_named(templates: list[str]) -> set[str]:
+    """Prefect objects (`flow_run`, `deployment`, ...) the templates mention."""
+    return {m.group(1) for t in templates for m in _OBJECT_NAME.finditer(t)}
+
+
+def attrs(data: Mapping[str, Any]) -> _Attrs:
+    """A JSON object with attribute access, nested objects too."""
+    out = _Attrs()
+    for key, value in data.items():
+        out[key] = attrs(value) if isinstance(value, Mapping) else value
+    return out
