@@ -105,16 +105,13 @@ def main(argv: list[str] | None = None) -> int:
         status: int = replay.main(args)
         return status
     if args.command in ("up", "worker", "automations"):
-        import logging
-
         from service.config import Settings
         from service.errors import ServiceError, ValidationFailed
+        from service.logs import configure_logging
 
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-        )
         try:
             settings = Settings()
+            configure_logging(settings.log_format, args.command)
             if args.command == "automations":
                 from service import automations_cli
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -79,6 +80,13 @@ class Settings(BaseSettings):
     worker_web_host: str = Field("127.0.0.1", description="worker web server address")
     worker_web_port: int = Field(
         6066, ge=0, description="worker web server port (0: no web server)"
+    )
+    log_format: Literal["json", "text"] = Field(
+        "text",
+        description=(
+            "log lines of every process: text for people, json (one object per line) for "
+            "log collectors; the image sets json"
+        ),
     )
 
     @model_validator(mode="after")

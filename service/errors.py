@@ -30,6 +30,11 @@ class ValidationFailed(ServiceError):
 class DecodeError(ServiceError):
     """A record could not be decoded (not JSON, not an object, invalid UTF-8, too large)."""
 
+    def __init__(self, message: str, kind: str = "undecodable") -> None:
+        super().__init__(message)
+        # A short, fixed name of what was wrong: the dead-letter metric's reason label.
+        self.kind = kind
+
 
 class ConfigError(ServiceError):
     """A setting or an input file is unusable.

@@ -25,6 +25,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     if created:
         logger.info("created topics: %s", ", ".join(created))
     app, _ = create_app(settings)
-    worker = Worker(app, loglevel=loglevel, loop=loop, quiet=True)
+    # The CLI configured logging (TRIPWIRE_LOG_FORMAT); Faust must not replace it.
+    worker = Worker(app, loglevel=loglevel, loop=loop, quiet=True, override_logging=False)
     worker.execute_from_commandline()
     return 0

@@ -16,6 +16,7 @@ from topologies.proactive import tick
 from topologies.route import route_batch
 from topologies.runtime import Headers, Runtime
 from topologies.tables import PartitionTable
+from topologies.web import register_web
 
 __all__ = ["create_app"]
 
@@ -112,10 +113,12 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     @buckets.table.on_recover
     async def _buckets_recovered() -> None:
         buckets.load(runtime.evaluate_stores, app)
+        runtime.recovered_tables.add("buckets")
 
     @composites.table.on_recover
     async def _composites_recovered() -> None:
         composites.load(runtime.compose_stores, app)
+        runtime.recovered_tables.add("composites")
 
     @app.task
     async def _automations() -> None:
@@ -125,4 +128,15 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     async def _tick() -> None:
         await tick(runtime, buckets)
 
+    if settings.worker_web_port > 0:
+        register_web(
+            app,
+            runtime,
+            tables=("buckets", "composites"),
+            source_topics=(
+                settings.topic_events,
+                settings.topic_matches,
+                settings.topic_child_firings,
+            ),
+        )
     return app, runtime

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
@@ -10,6 +11,7 @@ from service.core.composite import child_fired
 from service.core.firings import Firing
 from service.core.triggers import CompiledComposite
 from service.messaging.records import decode_child_firing
+from service.metrics import BATCH_SIZE, EVALUATION_SECONDS
 from service.state.documents import DocumentStore
 from topologies.runtime import Fired, Runtime
 from topologies.tables import PartitionTable, settle
@@ -18,10 +20,14 @@ __all__ = ["compose_batch"]
 
 logger = logging.getLogger(__name__)
 
+_BATCH = BATCH_SIZE.labels("compose")
+_SECONDS = EVALUATION_SECONDS.labels("compose")
+
 
 async def compose_batch(runtime: Runtime, table: PartitionTable, events: Sequence[Any]) -> None:
     """Apply child firings to their composite parents; emit the root firings."""
     await runtime.automations_loaded.wait()
+    started = time.perf_counter()
     fired: list[Fired] = []
     touched: dict[int, DocumentStore] = {}
     pending: list[Awaitable[Any]] = []
@@ -33,7 +39,8 @@ async def compose_batch(runtime: Runtime, table: PartitionTable, events: Sequenc
             try:
                 parent_id, firing = decode_child_firing(message.value)
             except Exception as exc:  # noqa: BLE001  # dead-letter, never stop the stream
-                pending.append(await runtime.dead_letter(message, f"bad child firing: {exc!r}"))
+                reason = f"bad child firing: {exc!r}"
+                pending.append(await runtime.dead_letter(message, reason, "bad_child_firing"))
                 continue
             parent = registry.composites.get(parent_id)
             if parent is None or store.child_applied(parent_id, firing.id):
@@ -50,3 +57,5 @@ async def compose_batch(runtime: Runtime, table: PartitionTable, events: Sequenc
             if result is not None:
                 fired.append((trigger, result))
         await settle(runtime, fired, pending, table, touched)
+    _BATCH.observe(len(events))
+    _SECONDS.observe(time.perf_counter() - started)

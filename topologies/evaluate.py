@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from service.core.evaluator import evaluate_event
 from service.messaging.records import decode_matches
+from service.metrics import BATCH_SIZE, EVALUATION_SECONDS
 from service.state.documents import DocumentStore
 from topologies.runtime import Fired, Runtime
 from topologies.tables import PartitionTable, settle
@@ -16,10 +18,14 @@ __all__ = ["evaluate_batch"]
 
 logger = logging.getLogger(__name__)
 
+_BATCH = BATCH_SIZE.labels("evaluate")
+_SECONDS = EVALUATION_SECONDS.labels("evaluate")
+
 
 async def evaluate_batch(runtime: Runtime, table: PartitionTable, events: Sequence[Any]) -> None:
     """Evaluate a batch of matches; one document write per touched key."""
     await runtime.automations_loaded.wait()
+    started = time.perf_counter()
     fired: list[Fired] = []
     touched: dict[int, DocumentStore] = {}
     pending: list[Awaitable[Any]] = []
@@ -31,7 +37,8 @@ async def evaluate_batch(runtime: Runtime, table: PartitionTable, events: Sequen
             try:
                 matches = decode_matches(message.value)
             except Exception as exc:  # noqa: BLE001  # dead-letter, never stop the stream
-                pending.append(await runtime.dead_letter(message, f"bad match record: {exc!r}"))
+                reason = f"bad match record: {exc!r}"
+                pending.append(await runtime.dead_letter(message, reason, "bad_match"))
                 continue
             for match in matches:
                 trigger_id, key = match.trigger_id, match.key
@@ -51,10 +58,20 @@ async def evaluate_batch(runtime: Runtime, table: PartitionTable, events: Sequen
                             metric, match.event
                         )
                 except Exception:
+                    owner = trigger if trigger is not None else metric
                     logger.exception(
-                        "evaluation of event %s failed for trigger %s", match.event.id, trigger_id
+                        "evaluation of event %s failed for trigger %s",
+                        match.event.id,
+                        trigger_id,
+                        extra={
+                            "automation_id": owner.automation.id if owner else None,
+                            "trigger_id": trigger_id,
+                            "event_id": match.event.id,
+                        },
                     )
                     continue
                 store.mark_applied(trigger_id, key, match.source, match.wall)
                 touched[message.partition] = store
         await settle(runtime, fired, pending, table, touched)
+    _BATCH.observe(len(events))
+    _SECONDS.observe(time.perf_counter() - started)

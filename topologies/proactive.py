@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable
 from functools import partial
 from typing import Any
@@ -15,6 +16,7 @@ from service.core.evaluator import (
 )
 from service.core.times import MINUTE
 from service.core.triggers import CompiledEventTrigger
+from service.metrics import OPEN_BUCKETS, TICK_SECONDS
 from topologies.partitioning import match_partition
 from topologies.route import send_matches
 from topologies.runtime import Fired, Runtime
@@ -36,6 +38,7 @@ async def tick(runtime: Runtime, table: PartitionTable) -> int:
     """One periodic pass at the wall clock; returns how many firings it made."""
     if not runtime.automations_loaded.is_set():
         return 0
+    started = time.perf_counter()
     settings = runtime.settings
     pending: list[Awaitable[Any]] = []
     fired: list[Fired] = []
@@ -68,4 +71,6 @@ async def tick(runtime: Runtime, table: PartitionTable) -> int:
             store.forget_guards_before(wall - GUARD_RETENTION)
         runtime.router.ordering.forget_expired(wall)
         await settle(runtime, fired, pending, table, runtime.evaluate_stores)
+        OPEN_BUCKETS.set(sum(store.bucket_count() for store in runtime.evaluate_stores.values()))
+    TICK_SECONDS.observe(time.perf_counter() - started)
     return len(fired)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ from service.core.records import EventRecord
 from service.core.routing import Match
 from service.errors import DecodeError, ValidationFailed
 from service.messaging.records import encode_matches
+from service.metrics import BATCH_SIZE, EVALUATION_SECONDS, EVENTS_CONSUMED, MATCHES
 from service.models.events import parse_event
 from service.state.documents import Position
 from topologies.partitioning import match_partition
@@ -22,29 +24,33 @@ __all__ = ["decode_event", "route_batch", "send_matches"]
 
 logger = logging.getLogger(__name__)
 
+_BATCH = BATCH_SIZE.labels("route")
+_SECONDS = EVALUATION_SECONDS.labels("route")
+
 
 def decode_event(raw: bytes | None, max_bytes: int) -> EventRecord:
     """Bytes to a validated event; DecodeError or ValidationFailed says why not."""
     if raw is None:
         msg = "empty record (no value)"
-        raise DecodeError(msg)
+        raise DecodeError(msg, "empty")
     if len(raw) > max_bytes:
         msg = f"record of {len(raw)} bytes is over the {max_bytes}-byte limit"
-        raise DecodeError(msg)
+        raise DecodeError(msg, "too_large")
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         msg = f"not JSON: {exc}"
-        raise DecodeError(msg) from None
+        raise DecodeError(msg, "not_json") from None
     if not isinstance(data, dict):
         msg = f"not a JSON object but {type(data).__name__}"
-        raise DecodeError(msg)
+        raise DecodeError(msg, "not_object")
     return EventRecord.from_validated(parse_event(data), data)
 
 
 async def route_batch(runtime: Runtime, events: Sequence[Any]) -> None:
     """Route one batch; dead-letter what cannot be read, never stop on it."""
     await runtime.automations_loaded.wait()
+    started = time.perf_counter()
     settings = runtime.settings
     pending: list[Awaitable[Any]] = []
     routed: list[tuple[Match, Position | None]] = []
@@ -55,14 +61,23 @@ async def route_batch(runtime: Runtime, events: Sequence[Any]) -> None:
         try:
             record = decode_event(message.value, settings.max_event_bytes)
             matches = runtime.router.route(record, wall)
-        except (DecodeError, ValidationFailed) as exc:
-            pending.append(await runtime.dead_letter(message, f"invalid event: {exc}"))
+        except DecodeError as exc:
+            pending.append(await runtime.dead_letter(message, f"invalid event: {exc}", exc.kind))
+            continue
+        except ValidationFailed as exc:
+            reason = f"invalid event: {exc}"
+            pending.append(await runtime.dead_letter(message, reason, "invalid_event"))
             continue
         except Exception as exc:  # a core bug must not stop the stream
             logger.exception(
-                "routing failed for %s[%d]@%d", message.topic, message.partition, message.offset
+                "routing failed for %s[%d]@%d",
+                message.topic,
+                message.partition,
+                message.offset,
+                extra={"topic": message.topic, "partition": message.partition},
             )
-            pending.append(await runtime.dead_letter(message, f"routing failed: {exc!r}"))
+            reason = f"routing failed: {exc!r}"
+            pending.append(await runtime.dead_letter(message, reason, "routing_failed"))
             continue
         routed += [
             (match, (message.partition, message.offset, index))
@@ -70,6 +85,11 @@ async def route_batch(runtime: Runtime, events: Sequence[Any]) -> None:
         ]
     pending += await send_matches(runtime, routed)
     await asyncio.gather(*pending)
+    # Once per batch, not per record: the hot path stays free of metric calls.
+    EVENTS_CONSUMED.inc(len(events))
+    MATCHES.inc(len(routed))
+    _BATCH.observe(len(events))
+    _SECONDS.observe(time.perf_counter() - started)
 
 
 async def send_matches(

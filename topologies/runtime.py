@@ -23,6 +23,7 @@ from service.messaging.records import (
     encode_child_firing,
     firing_record_bytes,
 )
+from service.metrics import EVENTS_DEAD_LETTERED, FIRINGS
 from service.state.documents import DocumentStore
 from service.state.memory import MemoryStateStore
 from topologies.partitioning import automation_partition
@@ -49,6 +50,8 @@ class Runtime:
         self.compose_stores: dict[int, DocumentStore] = {}
         self._metric_evaluators: dict[int, tuple[Registry, MetricTriggers]] = {}
         self.automations_loaded = asyncio.Event()
+        # Tables whose assigned partitions were recovered at least once (readiness).
+        self.recovered_tables: set[str] = set()
         # Agents and the tick timer interleave at awaits; state changes, their sends
         # and their flush happen under this lock so a flush never outruns its firings.
         self.lock = asyncio.Lock()
@@ -90,6 +93,7 @@ class Runtime:
         assert self.send is not None  # noqa: S101  # set when the app is built
         settings = self.settings
         pending: list[Awaitable[Any]] = []
+        states: dict[str, int] = {}
         for trigger, firing in fired:
             parent = trigger.parent
             if parent is not None:
@@ -106,6 +110,18 @@ class Runtime:
                 )
                 continue
             automation = trigger.automation
+            states[firing.state] = states.get(firing.state, 0) + 1
+            logger.debug(
+                "firing %s (%s) of automation %s",
+                firing.id,
+                firing.state,
+                firing.automation_id,
+                extra={
+                    "automation_id": firing.automation_id,
+                    "trigger_id": firing.trigger_id,
+                    "firing_id": firing.id,
+                },
+            )
             event = state_change_event(automation, firing, firing_state_event_id(0, firing))
             record = AutomationFiring(automation, firing, event)
             pending.append(
@@ -130,18 +146,31 @@ class Runtime:
                         None,
                     )
                 )
+        for state, count in states.items():
+            FIRINGS.labels(state).inc(count)
         return pending
 
-    async def dead_letter(self, message: Any, reason: str) -> Awaitable[Any]:
-        """Send a record we cannot use to the dead-letter topic, original bytes intact."""
+    async def dead_letter(self, message: Any, reason: str, kind: str) -> Awaitable[Any]:
+        """Send a record we cannot use to the dead-letter topic, original bytes intact.
+
+        `reason` goes to the record's header; `kind`, a short fixed name, is the metric's
+        label (a free-text label would be a new time series per bad record).
+        """
         assert self.send is not None  # noqa: S101  # set when the app is built
         headers = dead_letter_headers(reason, message.topic, message.partition, message.offset)
+        EVENTS_DEAD_LETTERED.labels(kind).inc()
         logger.warning(
             "dead-lettered %s[%d]@%d: %s",
             message.topic,
             message.partition,
             message.offset,
             reason,
+            extra={
+                "topic": message.topic,
+                "partition": message.partition,
+                "offset": message.offset,
+                "reason": kind,
+            },
         )
         sent: Awaitable[Any] = await self.send(
             self.settings.topic_events_dlq, message.key, message.value, None, headers
