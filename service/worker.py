@@ -27,5 +27,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     app, _ = create_app(settings)
     # The CLI configured logging (TRIPWIRE_LOG_FORMAT); Faust must not replace it.
     worker = Worker(app, loglevel=loglevel, loop=loop, quiet=True, override_logging=False)
+    # Faust's start-up spinner writes terminal escapes into the log stream.
+    worker.spinner = None
     worker.execute_from_commandline()
     return 0

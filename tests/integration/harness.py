@@ -37,6 +37,7 @@ class Worker:
     process: subprocess.Popen[bytes]
     log: Path
     log_file: IO[bytes]
+    web_port: int = 0
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
         if self.process.poll() is None:
@@ -104,16 +105,17 @@ class Cluster:
     def mirror(self, name: str) -> Path:
         return self.root / f"data-{name}" / "automations.json"
 
-    def start_worker(self, name: str) -> Worker:
+    def start_worker(self, name: str, extra_env: dict[str, str] | None = None) -> Worker:
         log = self.root / f"{name}.log"
         log_file = log.open("ab")
+        env = {**self.env(name), **(extra_env or {})}
         process = subprocess.Popen(
             [str(TRIPWIRE), "worker"],
-            env=self.env(name),
+            env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-        worker = Worker(name, process, log, log_file)
+        worker = Worker(name, process, log, log_file, int(env["TRIPWIRE_WORKER_WEB_PORT"]))
         self.workers.append(worker)
         return worker
 

@@ -1,0 +1,152 @@
+"""A running worker's /metrics move with the traffic it got; /healthz, /readyz; JSON logs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+from prometheus_client.parser import text_string_to_metric_families
+
+from service.models.automations import parse_automations
+from tests.integration.harness import Cluster, Worker, flow_run_event
+
+EVERY_FAILURE = {
+    "name": "every-failure",
+    "trigger": {
+        "type": "event",
+        "posture": "Reactive",
+        "expect": ["prefect.flow-run.Failed"],
+        "for_each": ["prefect.resource.id"],
+        "threshold": 1,
+        "within": 0,
+    },
+    "actions": [{"type": "do-nothing"}],
+}
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def _get(worker: Worker, path: str) -> httpx.Response:
+    return httpx.get(f"http://127.0.0.1:{worker.web_port}{path}", timeout=5)
+
+
+def _scrape(worker: Worker) -> Samples:
+    response = _get(worker, "/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    samples: Samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def _value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def _until(condition: Callable[[], Any], limit: float = 60) -> Any:
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            result = condition()
+        except httpx.HTTPError:
+            result = None
+        if result:
+            return result
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.2)
+
+
+def test_health_readiness_and_counters_follow_the_traffic(cluster: Cluster) -> None:
+    automation = parse_automations([EVERY_FAILURE])[0]
+    cluster.publish([automation])
+    worker = cluster.start_worker("w1", {"TRIPWIRE_LOG_FORMAT": "json"})
+
+    assert _until(lambda: _get(worker, "/healthz").status_code == 200)
+    ready = _until(lambda: (r := _get(worker, "/readyz")).status_code == 200 and r.json())
+    assert ready == {
+        "ready": True,
+        "automations_loaded": True,
+        "tables_recovered": True,
+        "rebalancing": False,
+    }
+    # Ready means loaded: the worker's mirror already holds the automation.
+    mirror = orjson.loads(cluster.mirror("w1").read_bytes())
+    assert [a["id"] for a in mirror] == [str(automation.id)]
+
+    before = _scrape(worker)
+    now = datetime.now(UTC)
+    good = [flow_run_event(f"run-{i}", "Failed", now, number=i) for i in range(1, 6)]
+    unmatched = flow_run_event("run-ok", "Completed", now, number=99)
+    bad: list[tuple[bytes | None, bytes]] = [
+        (b"k", b"{not json"),
+        (b"k", b"\xff\xfe"),
+        (b"k", b'["a", "list"]'),
+        (b"k", orjson.dumps({**good[0], "id": "not-a-uuid", "resource": {"no": "id"}})),
+        (b"k", b"x" * (cluster.settings.max_event_bytes + 1)),
+    ]
+    cluster.produce(
+        [(b"k", orjson.dumps(e)) for e in good] + [(b"k", orjson.dumps(unmatched))] + bad
+    )
+    cluster.firings(lambda recs: len(recs) >= len(good), timeout=60)
+    cluster.read(cluster.settings.topic_events_dlq, lambda recs: len(recs) >= len(bad))
+
+    consumed = len(good) + 1 + len(bad)
+
+    def counted() -> Samples | None:
+        after = _scrape(worker)
+        done = (
+            _value(after, "tripwire_events_consumed_total")
+            - _value(before, "tripwire_events_consumed_total")
+            >= consumed
+        )
+        return after if done else None
+
+    after = _until(counted)
+
+    def delta(name: str, **labels: str) -> float:
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    assert delta("tripwire_events_consumed_total") == consumed
+    assert delta("tripwire_matches_total") == len(good)
+    assert delta("tripwire_firings_total", state="Triggered") == len(good)
+    dead = {
+        reason: delta("tripwire_events_dead_lettered_total", reason=reason)
+        for reason in ("not_json", "not_object", "invalid_event", "too_large")
+    }
+    assert dead == {"not_json": 2, "not_object": 1, "invalid_event": 1, "too_large": 1}
+    assert delta("tripwire_batch_size_sum", agent="route") == consumed
+    assert delta("tripwire_evaluation_seconds_count", agent="route") >= 1
+    assert delta("tripwire_batch_size_sum", agent="evaluate") >= 1
+
+    # Lag and ticks come from timers: every events partition this lone worker holds is
+    # reported, and caught up.
+    events_topic = cluster.settings.topic_events
+
+    def lag_of_events() -> dict[str, float] | None:
+        samples = _scrape(worker)
+        lag = {
+            dict(labels)["partition"]: value
+            for (name, labels), value in samples.items()
+            if name == "tripwire_consumer_lag" and dict(labels)["topic"] == events_topic
+        }
+        ticked = _value(samples, "tripwire_tick_seconds_count") > 0
+        return lag if ticked and len(lag) == cluster.partitions and not any(lag.values()) else None
+
+    assert _until(lag_of_events) == {str(p): 0.0 for p in range(cluster.partitions)}
+
+    # Every line the worker wrote is one JSON object; dead letters carry their context.
+    lines = [orjson.loads(line) for line in worker.log_text().splitlines() if line.strip()]
+    assert lines
+    assert all({"ts", "level", "logger", "process", "message"} <= set(line) for line in lines)
+    assert {line["process"] for line in lines} == {"worker"}
+    dead_lines = [line for line in lines if line["message"].startswith("dead-lettered")]
+    assert sorted(line["reason"] for line in dead_lines) == sorted(
+        ["not_json", "not_json", "not_object", "invalid_event", "too_large"]
+    )
+    assert {line["topic"] for line in dead_lines} == {events_topic}
