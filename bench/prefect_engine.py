@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -154,9 +155,7 @@ def _longest_proactive_within(automations: list[Automation]) -> timedelta:
     return longest
 
 
-def read_ticks(
-    path: Path, walls: list[datetime], automations: list[Automation]
-) -> list[datetime]:
+def read_ticks(path: Path, walls: list[datetime], automations: list[Automation]) -> list[datetime]:
     """The three tick forms of the replay contract."""
     text = path.read_text(encoding="utf-8").strip()
     if not text:
@@ -172,7 +171,9 @@ def read_ticks(
     if len(lines) == 1 and (spec.startswith("step:") or spec.replace(".", "", 1).isdigit()):
         parts = spec.removeprefix("step:").split(",")
         step = timedelta(seconds=float(parts[0]))
-        bounds = {k.strip(): _parse_time(v.strip()) for k, _, v in (p.partition("=") for p in parts[1:])}
+        bounds = {
+            k.strip(): _parse_time(v.strip()) for k, _, v in (p.partition("=") for p in parts[1:])
+        }
         if ("from" not in bounds or "until" not in bounds) and not walls:
             return []
         start = bounds.get("from", walls[0] if walls else None)
@@ -209,10 +210,8 @@ async def handle(doc: dict[str, Any]) -> None:
     event = ReceivedEvent.model_validate(doc)
     if await ordering.event_has_been_seen(event.id):
         return
-    try:
+    with contextlib.suppress(EventArrivedEarly):
         await triggers.reactive_evaluation(event)
-    except EventArrivedEarly:
-        pass
 
 
 def proactive_triggers(automations: list[Automation]) -> list[EventTrigger]:
@@ -232,10 +231,8 @@ async def tick(
     offset = await triggers.get_events_clock_offset()
     as_of = moment + timedelta(seconds=offset)
     for event in await triggers.get_lost_followers():
-        try:
+        with contextlib.suppress(EventArrivedEarly):
             await triggers.reactive_evaluation(event)
-        except EventArrivedEarly:
-            pass
     for trigger in proactive:
         if mode == "scheduled":
             due = next_runs.get(trigger.id)
@@ -252,13 +249,13 @@ async def tick(
         await session.commit()
 
 
-async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+async def main_async(
+    args: argparse.Namespace,
+    documents: list[dict[str, Any]],
+    events: list[tuple[datetime, dict[str, Any]]],
+) -> dict[str, Any]:
     started = time.perf_counter()
-    documents = json.loads(Path(args.automations).read_text(encoding="utf-8"))
-    if isinstance(documents, dict):
-        documents = [documents]
     automations = await load(documents)
-    events = read_events(Path(args.events))
     walls = [wall for wall, _ in events]
     ticks = read_ticks(Path(args.ticks), walls, automations) if args.ticks else []
     proactive = proactive_triggers(automations)
@@ -276,6 +273,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             out.write(json.dumps(firing_line(firing)) + "\n")
         written = len(FIRINGS)
 
+    total = len(events) + len(ticks)
+    done = 0
+
+    def report(count: int) -> None:
+        nonlocal done
+        done += count
+        if args.progress and (done % 50 == 0 or done == total):
+            print(f"progress {done} {total}", file=sys.stderr, flush=True)
+
     for wall, doc in events:
         while position < len(ticks) and ticks[position] < wall:
             began = clock()
@@ -283,22 +289,26 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             in_ticks += clock() - began
             position += 1
             flush()
+            report(1)
         set_clock(wall)
         began = clock()
         await handle(doc)
         in_events += clock() - began
         flush()
+        report(1)
     for moment in ticks[position:]:
         began = clock()
         await tick(moment, proactive, args.proactive_mode, next_runs)
         in_ticks += clock() - began
         flush()
+        report(1)
     return {
         "events": len(events),
         "ticks": len(ticks),
         "events_s": in_events,
         "ticks_s": in_ticks,
         "setup_s": setup_s,
+        "cpu_s": time.process_time(),
         "firings": len(FIRINGS),
         "automations": len(automations),
     }
@@ -311,9 +321,16 @@ def main() -> int:
     parser.add_argument("--ticks", default=None)
     parser.add_argument("--proactive-mode", choices=("direct", "scheduled"), default="direct")
     parser.add_argument("--timing", default=None, help="write timing JSON to this file")
+    parser.add_argument(
+        "--progress", action="store_true", help="print `progress DONE TOTAL` lines on stderr"
+    )
     args = parser.parse_args()
     logging.getLogger("prefect").setLevel(logging.WARNING)
-    timing = asyncio.run(main_async(args))
+    documents = json.loads(Path(args.automations).read_text(encoding="utf-8"))
+    if isinstance(documents, dict):
+        documents = [documents]
+    events = read_events(Path(args.events))
+    timing = asyncio.run(main_async(args, documents, events))
     sys.stdout.flush()
     if args.timing:
         Path(args.timing).write_text(json.dumps(timing) + "\n", encoding="utf-8")

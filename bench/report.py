@@ -26,3 +26,50 @@ def command() -> str:
         except ValueError:
             shown.append(str(path))
     return shlex.join([*shown, *sys.argv[1:]])
+
+
+def machine_lines(cores_note: str = "") -> list[str]:
+    """CPU model, cores, RAM, Python and kernel: the machine a section was measured on."""
+    import os
+    import platform
+    import re
+
+    model = platform.processor() or "unknown"
+    try:
+        found = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
+        if found:
+            model = found.group(1).strip()
+    except OSError:
+        pass
+    ram = "unknown"
+    try:
+        found = re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.M)
+        if found:
+            ram = f"{int(found.group(1)) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    cores = (
+        os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    )
+    note = f" ({cores_note})" if cores_note else ""
+    return [
+        f"- Machine: {model}, {len(cores)} cores{note}, {ram} RAM",
+        f"- Python {platform.python_version()} ({platform.python_implementation()}), "
+        f"{platform.system()} {platform.release()}",
+    ]
+
+
+def write_section(name: str, section: str, docs: Path | None = None) -> None:
+    """Replace the text between `<!-- NAME:start -->` and `<!-- NAME:end -->` (or append)."""
+    docs = docs or ROOT / "docs" / "benchmarks.md"
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{start}\n{section.rstrip()}\n{end}"
+    text = docs.read_text(encoding="utf-8") if docs.exists() else "# Benchmarks\n"
+    if start in text and end in text:
+        head, _, rest = text.partition(start)
+        _, _, tail = rest.partition(end)
+        text = f"{head}{block}{tail}"
+    else:
+        text = f"{text.rstrip()}\n\n{block}\n"
+    docs.parent.mkdir(parents=True, exist_ok=True)
+    docs.write_text(text, encoding="utf-8")
