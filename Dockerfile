@@ -1,20 +1,32 @@
-# The Tripwire image: the README's install steps (make install), then a worker.
+# The Tripwire image: the README's install step (`make install` on Python 3.11), then
+# one entry point for every process: `worker` (default), `api`, `actions`.
 FROM python:3.11-slim-bookworm
 
+# make is the README's only prerequisite besides Python; Debian's version of the day is
+# fine for it, so it is not pinned. The user has a fixed uid, so volume permissions
+# (Kubernetes fsGroup) can name it.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends make \
-    && rm -rf /var/lib/apt/lists/*
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /var/lib/tripwire --create-home tripwire
 
 WORKDIR /app
 COPY pyproject.toml README.md Makefile ./
 COPY service ./service
 COPY topologies ./topologies
 RUN make install
+USER 10001
 
+# Containers log JSON lines and listen on every interface; a worker's state lives on
+# the volume.
 ENV PATH="/app/.venv/bin:${PATH}" \
     TRIPWIRE_DATA_DIR=/var/lib/tripwire \
-    TRIPWIRE_WORKER_WEB_HOST=0.0.0.0
+    TRIPWIRE_WORKER_WEB_HOST=0.0.0.0 \
+    TRIPWIRE_API_HOST=0.0.0.0 \
+    TRIPWIRE_LOG_FORMAT=json
 VOLUME ["/var/lib/tripwire"]
-EXPOSE 6066
+# worker web (/metrics, /healthz, /readyz), action worker web, API
+EXPOSE 6066 6067 4300
 ENTRYPOINT ["tripwire"]
 CMD ["worker"]
