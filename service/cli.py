@@ -73,26 +73,101 @@ def build_parser() -> argparse.ArgumentParser:
             "on any Kafka cluster; settings come from TRIPWIRE_* environment variables."
         ),
     )
+    commands.add_parser(
+        "api",
+        help="serve the automations REST API (Prefect's routes) on TRIPWIRE_API_PORT",
+        description=(
+            "Serve Prefect's automation routes under /api on TRIPWIRE_API_HOST:"
+            "TRIPWIRE_API_PORT, backed by the automations topic; OpenAPI docs at /api/docs. "
+            "Point Prefect's client at it with PREFECT_API_URL."
+        ),
+    )
     automations = commands.add_parser(
         "automations",
-        help="apply, list or remove automations on the automations topic",
+        help="apply, list, show, pause, resume or remove automations through the API",
         description=(
-            "Automations live on the compacted automations topic; every worker follows "
-            "it and picks changes up without a restart."
+            "Manage automations through the API at TRIPWIRE_API_URL (with "
+            "TRIPWIRE_API_TOKEN when it is set). Every worker picks a change up without "
+            "a restart. AUTOMATION is an id or an exact name."
         ),
     )
     actions = automations.add_subparsers(dest="action", required=True, metavar="ACTION")
     apply = actions.add_parser(
-        "apply", help="validate a JSON file of automations (Prefect's JSON) and publish it"
+        "apply",
+        help="create or update automations from a JSON or YAML file (Prefect's JSON)",
+        description=(
+            "Idempotent: an automation with an id updates that id (or is created with "
+            "it); without an id, the one automation of the same name is updated, else "
+            "a new one is created."
+        ),
     )
+    apply.add_argument("file", help="one automation object or a list (.json, .yaml, .yml)")
     apply.add_argument(
-        "file",
-        help="one automation object or a list; without an id, the "
-        "name gives a stable id, so applying again updates",
+        "--allow-self-trigger",
+        action="store_true",
+        help="accept a trigger that matches the automation's own triggered events",
     )
-    actions.add_parser("ls", help="list the automations on the topic")
-    remove = actions.add_parser("rm", help="remove automations by id")
-    remove.add_argument("ids", nargs="+", metavar="ID")
+    actions.add_parser("ls", help="list automations: id, state, name")
+    for name, text in (
+        ("get", "print automations as JSON"),
+        ("pause", "stop evaluating automations (enabled: false)"),
+        ("resume", "evaluate automations again (enabled: true)"),
+        ("rm", "delete automations"),
+    ):
+        sub = actions.add_parser(name, help=text)
+        sub.add_argument("automations", nargs="+", metavar="AUTOMATION")
+    explain = commands.add_parser(
+        "explain",
+        help="show an automation's live bucket state and why it has or has not fired",
+        description=(
+            "Ask the API, which asks every worker holding state for the automation: "
+            "per trigger, the open buckets per bucketing key (window, count against the "
+            "threshold, `after` seen, composite children stored) and a plain sentence."
+        ),
+    )
+    explain.add_argument("automation", metavar="AUTOMATION", help="an id or an exact name")
+    explain.add_argument("--key", help="one bucketing key: its for_each values joined by commas")
+    explain.add_argument("--json", action="store_true", help="print the API's JSON")
+    commands.add_parser(
+        "actions",
+        help="run an action worker: turn firings into effects (webhooks, Prefect API calls)",
+        description=(
+            "Consume TRIPWIRE_TOPIC_FIRINGS in the consumer group TRIPWIRE_ACTIONS_GROUP and "
+            "run each firing's actions (Prefect's action JSON): webhooks and notifications, "
+            "emit-event, Prefect API actions against TRIPWIRE_PREFECT_API_URL, pause/resume "
+            "of automations against TRIPWIRE_API_URL. Failures are retried with backoff "
+            "(TRIPWIRE_ACTION_MAX_ATTEMPTS, TRIPWIRE_ACTION_MAX_SECONDS), then dead-lettered "
+            "to TRIPWIRE_TOPIC_ACTIONS_DLQ; completed actions are recorded in "
+            "TRIPWIRE_ACTIONS_STATE_DIR so a redelivered firing does not repeat them. "
+            "Serves /metrics, /healthz and /readyz on TRIPWIRE_ACTIONS_WEB_PORT. "
+            "See docs/actions.md."
+        ),
+    )
+    bridge = commands.add_parser(
+        "bridge",
+        help="bring another system's events into the events topic",
+        description="Bridges produce external events to TRIPWIRE_TOPIC_EVENTS.",
+    )
+    bridges = bridge.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    prefect_bridge = bridges.add_parser(
+        "prefect",
+        help="follow a Prefect server's live event stream (its events websocket)",
+        description=(
+            "Subscribe to the events websocket of the Prefect server at "
+            "TRIPWIRE_PREFECT_API_URL (e.g. http://127.0.0.1:4200/api) and produce every "
+            "event to TRIPWIRE_TOPIC_EVENTS, keyed by its prefect.resource.id. After a "
+            "disconnect or a restart it asks the server again from one minute before the "
+            "newest event it produced (kept in TRIPWIRE_DATA_DIR/bridge-prefect.json) and "
+            "drops ids it has already produced. The server backfills at most "
+            "PREFECT_EVENTS_MAXIMUM_WEBSOCKET_BACKFILL (15 minutes by default)."
+        ),
+    )
+    prefect_bridge.add_argument(
+        "--since",
+        metavar="ISO",
+        help="start from this time instead of the saved position (default: the saved "
+        "position, else one minute ago)",
+    )
     return parser
 
 
@@ -104,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
 
         status: int = replay.main(args)
         return status
-    if args.command in ("up", "worker", "automations"):
+    if args.command in ("up", "worker", "api", "automations", "explain", "actions", "bridge"):
         from service.config import Settings
         from service.errors import ServiceError, ValidationFailed
         from service.logs import configure_logging
@@ -112,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             settings = Settings()
             configure_logging(settings.log_format, args.command)
-            if args.command == "automations":
+            if args.command in ("automations", "explain"):
                 from service import automations_cli
 
                 return automations_cli.main(args, settings)
@@ -120,6 +195,18 @@ def main(argv: list[str] | None = None) -> int:
                 from service.embedded import run_up
 
                 return run_up(settings)
+            if args.command == "api":
+                from service.api.server import run_api
+
+                return run_api(settings)
+            if args.command == "actions":
+                from service.actions.worker import run_actions
+
+                return run_actions(settings)
+            if args.command == "bridge":
+                from service.bridge.prefect import run_bridge
+
+                return run_bridge(settings, args.since)
             from service.worker import run_worker
 
             return run_worker(settings)

@@ -89,8 +89,88 @@ class Settings(BaseSettings):
         ),
     )
 
+    # -- automations API ----------------------------------------------------------------
+    api_host: str = Field("127.0.0.1", description="address the automations API listens on")
+    api_port: int = Field(4300, ge=1, le=65535, description="port of the automations API")
+    api_url: str = Field(
+        "http://127.0.0.1:4300/api",
+        description="where the CLI and action workers find the API (ends in /api)",
+    )
+    api_token: str = Field(
+        "",
+        description=(
+            "bearer token every API route but health requires (empty: no auth); clients "
+            "send it as `Authorization: Bearer ...` (Prefect's client: PREFECT_API_KEY)"
+        ),
+    )
+    worker_urls: str = Field(
+        "http://127.0.0.1:6066",
+        description="comma-separated web addresses of the workers the API asks for explain",
+    )
+    api_write_timeout: float = Field(
+        10.0, gt=0, description="seconds the API waits for a write to reach its own view"
+    )
+    max_automations: int = Field(
+        10_000, ge=1, description="automations the API accepts before refusing new ones"
+    )
+
+    # -- action worker and Prefect bridge (docs/actions.md) -------------------------------
+    topic_actions_dlq: str = Field(
+        "tripwire.actions.dlq",
+        description="actions that failed for good, with the firing, the action and the error",
+    )
+    actions_group: str = Field(
+        "tripwire-actions", description="Kafka consumer group of the action workers"
+    )
+    actions_state_dir: Path = Field(
+        Path(),
+        description=(
+            "the action worker's RocksDB table of completed actions (default: DATA_DIR/actions)"
+        ),
+    )
+    actions_completed_ttl: float = Field(
+        7 * 24 * 3600.0,
+        gt=0,
+        description="seconds a completed (firing, action) is remembered against redelivery",
+    )
+    actions_web_port: int = Field(
+        6067, ge=0, description="action worker web server port, on WORKER_WEB_HOST (0: none)"
+    )
+    actions_concurrency: int = Field(
+        16, ge=1, description="firings an action worker handles at once"
+    )
+    action_max_attempts: int = Field(
+        5, ge=1, description="attempts of one action before it is dead-lettered"
+    )
+    action_max_seconds: float = Field(
+        120.0, gt=0, description="longest time one action is retried before it is dead-lettered"
+    )
+    action_backoff: float = Field(
+        0.5, gt=0, description="seconds before the first retry; doubles per retry, full jitter"
+    )
+    action_backoff_max: float = Field(30.0, gt=0, description="longest wait between retries")
+    action_timeout: float = Field(
+        10.0, gt=0, description="seconds one HTTP call of an action may take"
+    )
+    prefect_api_url: str = Field(
+        "",
+        description=(
+            "Prefect server API for Prefect actions and the bridge, e.g. "
+            "http://127.0.0.1:4200/api (empty: Prefect actions fail)"
+        ),
+    )
+    prefect_api_key: str = Field(
+        "", description="bearer token for the Prefect API (PREFECT_API_KEY; empty: none)"
+    )
+    prefect_api_auth_string: str = Field(
+        "",
+        description="user:password for a Prefect server with PREFECT_API_AUTH_STRING (empty: none)",
+    )
+
     @model_validator(mode="after")
     def _default_state_dir(self) -> Settings:
         if self.state_dir == Path():
             object.__setattr__(self, "state_dir", self.data_dir / "worker")
+        if self.actions_state_dir == Path():
+            object.__setattr__(self, "actions_state_dir", self.data_dir / "actions")
         return self

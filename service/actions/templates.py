@@ -114,7 +114,7 @@ def render(template: str, context: Mapping[str, Any]) -> str:
         return template
     try:
         return ENVIRONMENT.from_string(template).render(**context)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  # any error in user code fails the action
         msg = f"Template rendering failed: {exc!r}"
         raise TemplateFailed(msg) from None
 
@@ -258,9 +258,7 @@ def _all_events(firing: _Attrs) -> list[EventView]:
 _OBJECT_NAME = re.compile(r"\b(flow_run|flow|deployment|work_pool|work_queue)\b")
 
 
-def template_context(
-    record: Mapping[str, Any], event: Mapping[str, Any] | None
-) -> dict[str, Any]:
+def template_context(record: Mapping[str, Any], event: Mapping[str, Any] | None) -> dict[str, Any]:
     """Prefect's context: automation, event, labels, firing, firings, events.
 
     `event` is the action's triggering event: the firing's triggering event for

@@ -24,6 +24,7 @@ def topic_names(settings: Settings) -> dict[str, dict[str, str]]:
         settings.topic_child_firings: {},
         settings.topic_firings: {},
         settings.topic_automations: compact,
+        settings.topic_actions_dlq: {},
     }
 
 

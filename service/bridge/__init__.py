@@ -1,0 +1,1 @@
+"""Bridges that bring other systems' events into Tripwire's events topic."""

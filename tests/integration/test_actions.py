@@ -1,0 +1,211 @@
+"""The action worker against real HTTP servers and the real broker (docs/actions.md)."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import orjson
+import pytest
+
+from tests.integration.actions_harness import Actions, event, firing, metric
+from tests.integration.harness import Cluster
+from tests.integration.http_target import HANG, Target, always, failing_first, http_target
+
+
+@pytest.fixture
+def target() -> Iterator[Target]:
+    with http_target() as server:
+        yield server
+
+
+def _webhook(target: Target, path: str, payload: str = "") -> dict[str, str]:
+    return {"type": "call-webhook", "url": f"{target.url}{path}", "payload": payload}
+
+
+def test_actions_run_on_their_states_with_prefects_template_context(
+    cluster: Cluster, target: Target
+) -> None:
+    target.on("/hook", always(200))
+    target.on("/notify", always(204))
+    target.on("/resolved", always(200))
+    # Stands in for Tripwire's automations API (Prefect's PATCH route).
+    automation_id = str(uuid.uuid4())
+    target.on(f"/api/automations/{automation_id}", always(204))
+    actions = Actions(cluster, api_url=f"{target.url}/api")
+    _, web = actions.start()
+    flow_run = str(uuid.uuid4())
+    triggering = event(
+        "prefect.flow-run.Failed",
+        {"prefect.resource.id": f"prefect.flow-run.{flow_run}", "prefect.resource.name": "etl"},
+        [{"prefect.resource.id": "prefect.flow.f1", "prefect.resource.role": "flow"}],
+    )
+    payload = (
+        '{"automation": "{{ automation.name }}", "run": "{{ event.resource.id }}", '
+        '"name": "{{ event.resource.name }}", "flow": "{{ event.resource_in_role.flow.id }}", '
+        '"label": "{{ labels.prefect.resource.id }}", "firing": "{{ firing.id }}", '
+        '"states": {{ firing.trigger_states | tojson }}, "answer": {{ event.payload.answer }}, '
+        '"events": {{ events | length }}}'
+    )
+    triggered = firing(
+        [
+            {"type": "do-nothing"},
+            _webhook(target, "/hook", payload),
+            {
+                "type": "emit-event",
+                "event": "tripwire.test.{{ event.resource.name }}",
+                "resource": {"prefect.resource.id": "test.{{ firing.id }}"},
+                "payload": {"from": "{{ automation.id }}"},
+            },
+        ],
+        actions_on_trigger=[
+            {
+                "type": "send-notification",
+                "url": f"{target.url}/notify",
+                "subject": "{{ automation.name }} fired",
+                "body": "{{ event.event }}",
+            },
+            # Inferred from the action's event: for actions_on_trigger that is the
+            # firing's own prefect.automation.triggered event, so it pauses itself.
+            {"type": "pause-automation", "source": "inferred"},
+        ],
+        actions_on_resolve=[_webhook(target, "/resolved")],
+        event=triggering,
+        bucket={"prefect.resource.id": f"prefect.flow-run.{flow_run}"},
+        automation_id=automation_id,
+        name="etl-failing",
+    )
+    actions.produce(triggered)
+
+    (hook,) = target.wait_for("/hook", 1)
+    body = orjson.loads(hook.body)
+    assert body == {
+        "automation": "etl-failing",
+        "run": f"prefect.flow-run.{flow_run}",
+        "name": "etl",
+        "flow": "prefect.flow.f1",
+        "label": f"prefect.flow-run.{flow_run}",
+        "firing": triggered["id"],
+        "states": ["Triggered"],
+        "answer": 42,
+        "events": 1,
+    }
+    assert hook.headers["Idempotency-Key"] == f"{triggered['id']}:1"
+    assert hook.headers["X-Tripwire-Firing-Id"] == triggered["id"]
+
+    (note,) = target.wait_for("/notify", 1)
+    # The notification's event is the state event (Prefect's act()), not the flow run's.
+    assert orjson.loads(note.body) == {
+        "subject": "etl-failing fired",
+        "body": "prefect.automation.triggered",
+    }
+    assert note.headers["Idempotency-Key"] == f"{triggered['id']}:3"
+    (pause,) = target.wait_for(f"/api/automations/{automation_id}", 1)
+    assert (pause.method, orjson.loads(pause.body)) == ("PATCH", {"enabled": False})
+
+    emitted = cluster.read(
+        cluster.settings.topic_events,
+        lambda recs: any(b"tripwire.test.etl" in r.value for r in recs),
+    )
+    (record,) = [orjson.loads(r.value) for r in emitted]
+    assert record["resource"] == {"prefect.resource.id": f"test.{triggered['id']}"}
+    assert record["payload"] == {"from": automation_id}
+
+    resolved = firing(
+        [],
+        state="Resolved",
+        actions_on_trigger=[_webhook(target, "/hook")],
+        actions_on_resolve=[_webhook(target, "/resolved", "{{ firing.trigger_states[0] }}")],
+    )
+    actions.produce(resolved)
+    (done,) = target.wait_for("/resolved", 1)
+    assert done.body == b"Resolved"
+    assert len(target.to("/hook")) == 1  # actions_on_trigger does not run on Resolved
+    assert metric(web, "tripwire_action_successes", "do-nothing") == 1
+    assert httpx.get(f"{web}/healthz", timeout=5).status_code == 200
+
+
+def test_failures_are_retried_then_dead_lettered_and_bad_records_never_stop_the_worker(
+    cluster: Cluster, target: Target
+) -> None:
+    target.on("/flaky", failing_first(2))  # 500, 500, then 200
+    target.on("/broken", always(500))
+    target.on("/hang", lambda _: (HANG, b""))
+    target.on("/rejects", always(400))
+    target.hang_seconds = 5.0
+    actions = Actions(cluster, action_max_attempts="3", action_backoff="0.05", action_timeout="0.5")
+    _, web = actions.start()
+    record = firing(
+        [
+            _webhook(target, "/flaky"),
+            _webhook(target, "/broken"),
+            _webhook(target, "/hang"),
+            _webhook(target, "/rejects"),
+            _webhook(target, "/flaky", "[{{ event.nothing.at.all }}]"),
+        ]
+    )
+    cluster.produce([(b"garbage", b"{not a firing")], cluster.settings.topic_firings)
+    actions.produce(record)
+
+    letters = actions.dead_letters(4)
+    by_index: dict[object, dict[str, object]] = {}
+    for letter in letters:
+        document = orjson.loads(letter.value)
+        by_index[document["action_index"]] = document
+        headers = dict(letter.headers)
+        assert headers["tripwire.reason"].decode() == document["error"]
+    garbage = by_index.pop(None)
+    assert str(garbage["error"]).startswith("bad firing record: not JSON")
+    assert garbage["firing_raw"] == "{not a firing"
+    assert sorted(by_index) == [1, 2, 3]
+    assert by_index[1]["attempts"] == 3
+    assert by_index[1]["error"] == "Unexpected status from 'call-webhook' action: 500"
+    assert by_index[1]["firing"] == record
+    assert by_index[1]["action"] == record["actions"][1]
+    assert by_index[2]["attempts"] == 3
+    assert "timed out" in str(by_index[2]["error"])
+    assert by_index[3]["attempts"] == 1  # a 4xx is final
+    assert len(target.to("/broken")) == 3
+    assert len(target.to("/hang")) == 3
+    assert len(target.to("/rejects")) == 1
+    # /flaky: action 0 succeeded on its third attempt; action 4 rendered the missing
+    # fields as nothing (ChainableUndefined, as in Prefect) and succeeded at once.
+    flaky = target.wait_for("/flaky", 4)
+    assert [r.headers["Idempotency-Key"] for r in flaky] == [
+        f"{record['id']}:{i}" for i in (0, 0, 0, 4)
+    ]
+    assert flaky[-1].body == b"[]"
+    assert metric(web, "tripwire_action_attempts", "call-webhook") == 11
+    assert metric(web, "tripwire_action_dead_lettered", "call-webhook") == 3
+    assert metric(web, "tripwire_action_failures", "call-webhook") == 2 + 3 + 3 + 1
+
+
+def test_each_action_takes_effect_once_across_redelivery_and_a_kill_mid_firing(
+    cluster: Cluster, target: Target
+) -> None:
+    target.on("/first", always(200))
+    target.on("/slow", lambda seen: (HANG, b"") if seen == 0 else (200, b"{}"))
+    target.on("/marker", always(200))
+    target.hang_seconds = 60.0
+    actions = Actions(cluster, action_timeout="30")
+    worker, _ = actions.start("actions")
+    record = firing([_webhook(target, "/first"), _webhook(target, "/slow")])
+    actions.produce(record, partition=0)
+    target.wait_for("/slow", 1)  # action 0 done and recorded, action 1 in flight
+    assert worker.stop(signal.SIGKILL) == -signal.SIGKILL
+
+    worker, _ = actions.start("actions")  # same data dir: same completion table
+    slow = target.wait_for("/slow", 2)
+    # The redelivered firing skipped action 0 and repeated the unfinished action 1,
+    # with the same idempotency key for the target to drop it by.
+    assert len(target.to("/first")) == 1
+    assert {r.headers["Idempotency-Key"] for r in slow} == {f"{record['id']}:1"}
+
+    marker = firing([_webhook(target, "/marker")])
+    actions.produce(record, marker, partition=0)  # a plain redelivery, then a marker
+    target.wait_for("/marker", 1)
+    assert worker.stop() == 0  # finishes the batch in hand first
+    assert len(target.to("/first")) == 1
+    assert len(target.to("/slow")) == 2
