@@ -73,26 +73,61 @@ def build_parser() -> argparse.ArgumentParser:
             "on any Kafka cluster; settings come from TRIPWIRE_* environment variables."
         ),
     )
+    commands.add_parser(
+        "api",
+        help="serve the automations REST API (Prefect's routes) on TRIPWIRE_API_PORT",
+        description=(
+            "Serve Prefect's automation routes under /api on TRIPWIRE_API_HOST:"
+            "TRIPWIRE_API_PORT, backed by the automations topic; OpenAPI docs at /api/docs. "
+            "Point Prefect's client at it with PREFECT_API_URL."
+        ),
+    )
     automations = commands.add_parser(
         "automations",
-        help="apply, list or remove automations on the automations topic",
+        help="apply, list, show, pause, resume or remove automations through the API",
         description=(
-            "Automations live on the compacted automations topic; every worker follows "
-            "it and picks changes up without a restart."
+            "Manage automations through the API at TRIPWIRE_API_URL (with "
+            "TRIPWIRE_API_TOKEN when it is set). Every worker picks a change up without "
+            "a restart. AUTOMATION is an id or an exact name."
         ),
     )
     actions = automations.add_subparsers(dest="action", required=True, metavar="ACTION")
     apply = actions.add_parser(
-        "apply", help="validate a JSON file of automations (Prefect's JSON) and publish it"
+        "apply",
+        help="create or update automations from a JSON or YAML file (Prefect's JSON)",
+        description=(
+            "Idempotent: an automation with an id updates that id (or is created with "
+            "it); without an id, the one automation of the same name is updated, else "
+            "a new one is created."
+        ),
     )
+    apply.add_argument("file", help="one automation object or a list (.json, .yaml, .yml)")
     apply.add_argument(
-        "file",
-        help="one automation object or a list; without an id, the "
-        "name gives a stable id, so applying again updates",
+        "--allow-self-trigger",
+        action="store_true",
+        help="accept a trigger that matches the automation's own triggered events",
     )
-    actions.add_parser("ls", help="list the automations on the topic")
-    remove = actions.add_parser("rm", help="remove automations by id")
-    remove.add_argument("ids", nargs="+", metavar="ID")
+    actions.add_parser("ls", help="list automations: id, state, name")
+    for name, text in (
+        ("get", "print automations as JSON"),
+        ("pause", "stop evaluating automations (enabled: false)"),
+        ("resume", "evaluate automations again (enabled: true)"),
+        ("rm", "delete automations"),
+    ):
+        sub = actions.add_parser(name, help=text)
+        sub.add_argument("automations", nargs="+", metavar="AUTOMATION")
+    explain = commands.add_parser(
+        "explain",
+        help="show an automation's live bucket state and why it has or has not fired",
+        description=(
+            "Ask the API, which asks every worker holding state for the automation: "
+            "per trigger, the open buckets per bucketing key (window, count against the "
+            "threshold, `after` seen, composite children stored) and a plain sentence."
+        ),
+    )
+    explain.add_argument("automation", metavar="AUTOMATION", help="an id or an exact name")
+    explain.add_argument("--key", help="one bucketing key: its for_each values joined by commas")
+    explain.add_argument("--json", action="store_true", help="print the API's JSON")
     commands.add_parser(
         "actions",
         help="run an action worker: turn firings into effects (webhooks, Prefect API calls)",
@@ -144,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
 
         status: int = replay.main(args)
         return status
-    if args.command in ("up", "worker", "automations", "actions", "bridge"):
+    if args.command in ("up", "worker", "api", "automations", "explain", "actions", "bridge"):
         from service.config import Settings
         from service.errors import ServiceError, ValidationFailed
         from service.logs import configure_logging
@@ -152,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             settings = Settings()
             configure_logging(settings.log_format, args.command)
-            if args.command == "automations":
+            if args.command in ("automations", "explain"):
                 from service import automations_cli
 
                 return automations_cli.main(args, settings)
@@ -160,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
                 from service.embedded import run_up
 
                 return run_up(settings)
+            if args.command == "api":
+                from service.api.server import run_api
+
+                return run_api(settings)
             if args.command == "actions":
                 from service.actions.worker import run_actions
 

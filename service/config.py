@@ -89,6 +89,9 @@ class Settings(BaseSettings):
         ),
     )
 
+    # -- automations API ----------------------------------------------------------------
+    api_host: str = Field("127.0.0.1", description="address the automations API listens on")
+    api_port: int = Field(4300, ge=1, le=65535, description="port of the automations API")
     api_url: str = Field(
         "http://127.0.0.1:4300/api",
         description="where the CLI and action workers find the API (ends in /api)",
@@ -99,6 +102,16 @@ class Settings(BaseSettings):
             "bearer token every API route but health requires (empty: no auth); clients "
             "send it as `Authorization: Bearer ...` (Prefect's client: PREFECT_API_KEY)"
         ),
+    )
+    worker_urls: str = Field(
+        "http://127.0.0.1:6066",
+        description="comma-separated web addresses of the workers the API asks for explain",
+    )
+    api_write_timeout: float = Field(
+        10.0, gt=0, description="seconds the API waits for a write to reach its own view"
+    )
+    max_automations: int = Field(
+        10_000, ge=1, description="automations the API accepts before refusing new ones"
     )
 
     # -- action worker and Prefect bridge (docs/actions.md) -------------------------------

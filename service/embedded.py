@@ -11,6 +11,7 @@ import sys
 import time
 from types import FrameType
 
+import httpx
 import orjson
 
 from service.config import Settings
@@ -52,6 +53,20 @@ def run_up(settings: Settings) -> int:
             else "no web server"
         )
         _announce(f"stream worker (pid {worker.pid}), {where}")
+        # The API's explain asks the one worker `up` runs, wherever it listens.
+        api_env = dict(
+            env,
+            TRIPWIRE_WORKER_URLS=f"http://{settings.worker_web_host}:{settings.worker_web_port}",
+        )
+        api = subprocess.Popen(  # our own entry point
+            [sys.executable, "-m", "service.cli", "api"], env=api_env
+        )
+        processes.append(api)
+        _wait_ready(f"http://{settings.api_host}:{settings.api_port}/readyz", api)
+        _announce(
+            f"automations API (pid {api.pid}) on http://{settings.api_host}:{settings.api_port}"
+            "/api (docs: /api/docs; PREFECT_API_URL can point here)"
+        )
         _announce(
             f"produce events to '{settings.topic_events}', read firings from "
             f"'{settings.topic_firings}'; Ctrl-C stops everything"
@@ -82,6 +97,20 @@ async def _prepare(settings: Settings) -> None:
         automations = parse_automations(orjson.loads(mirror.read_bytes()))
         await publish_automations(settings, automations)
         _announce(f"re-published {len(automations)} saved automations from {mirror}")
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    # Announce the API only once it answers, so the next command in a script works.
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    msg = f"the automations API did not become ready at {url}"
+    raise ConfigError(msg)
 
 
 def _wait(processes: list[subprocess.Popen[bytes]]) -> int:

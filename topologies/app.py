@@ -16,6 +16,7 @@ from topologies.proactive import tick
 from topologies.route import route_batch
 from topologies.runtime import Headers, Runtime
 from topologies.tables import PartitionTable
+from topologies.explain import register_explain
 from topologies.web import register_web
 
 __all__ = ["create_app"]
@@ -129,6 +130,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         await tick(runtime, buckets)
 
     if settings.worker_web_port > 0:
+        register_explain(app, runtime)
         register_web(
             app,
             runtime,

@@ -8,12 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer
-from aiokafka.structs import TopicPartition
 
 from service.core.registry import Registry
 from service.errors import ValidationFailed
-from service.messaging.compat import caught_up, fetch_highwaters
+from service.messaging.follow import Changes, CompactedFollower
 from service.models.automations import Automation, parse_automation
 from topologies.runtime import Runtime
 
@@ -25,51 +23,36 @@ logger = logging.getLogger(__name__)
 async def follow_automations(runtime: Runtime, mirror: Path | None = None) -> None:
     """Load every automation, mark the runtime ready, then apply changes as they come."""
     settings = runtime.settings
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=100,
-    )
-    await consumer.start()
+    current: dict[str, Automation] = {}
+
+    def apply(changes: Changes) -> None:
+        changed = False
+        for key, value in changes.items():
+            changed |= _apply(current, key, value)
+        if changed:
+            runtime.set_registry(Registry.build(current.values()))
+            if mirror is not None:
+                write_mirror(mirror, current.values())
+
+    follower = CompactedFollower(settings.kafka_bootstrap, settings.topic_automations, apply)
+    task = asyncio.create_task(follower.run())
     try:
-        partitions = consumer.partitions_for_topic(settings.topic_automations) or set()
-        tps = [TopicPartition(settings.topic_automations, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        # Not end_offsets(): Tansu under-reports it (broker notes, gap 1).
-        target = await fetch_highwaters(consumer, tps) if tps else {}
-        current: dict[str, Automation] = {}
-        while True:
-            batches = await consumer.getmany(timeout_ms=200)
-            changed = False
-            for records in batches.values():
-                for record in records:
-                    changed |= _apply(current, record)
-            if changed or not runtime.automations_loaded.is_set():
-                done = await caught_up(consumer, target)
-                if changed:
-                    runtime.set_registry(Registry.build(current.values()))
-                    if mirror is not None:
-                        write_mirror(mirror, current.values())
-                if done and not runtime.automations_loaded.is_set():
-                    logger.info("loaded %d automations", len(current))
-                    runtime.automations_loaded.set()
-    except asyncio.CancelledError:
-        raise
+        loaded = asyncio.create_task(follower.loaded.wait())
+        await asyncio.wait([task, loaded], return_when=asyncio.FIRST_COMPLETED)
+        if follower.loaded.is_set():
+            logger.info("loaded %d automations", len(current))
+            runtime.automations_loaded.set()
+        await task
     finally:
-        await consumer.stop()
+        task.cancel()
 
 
-def _apply(current: dict[str, Automation], record: Any) -> bool:
-    key = record.key.decode() if record.key else None
-    if key is None:
-        logger.warning("automations record without a key at offset %d: ignored", record.offset)
-        return False
-    if record.value is None:
+def _apply(current: dict[str, Automation], key_bytes: bytes, value: bytes | None) -> bool:
+    key = key_bytes.decode(errors="replace")
+    if value is None:
         return current.pop(key, None) is not None
     try:
-        automation = parse_automation(orjson.loads(record.value))
+        automation = parse_automation(orjson.loads(value))
     except (orjson.JSONDecodeError, ValidationFailed) as exc:
         logger.warning("automation %s is invalid and is ignored: %s", key, exc)
         return current.pop(key, None) is not None

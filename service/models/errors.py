@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from service.errors import ValidationFailed
 
-__all__ = ["field_path", "validated"]
+__all__ = ["clean_location", "clean_message", "field_path", "validated"]
 
 T = TypeVar("T")
 
@@ -25,12 +25,18 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+def clean_location(raw: Sequence[int | str]) -> tuple[int | str, ...]:
+    """A pydantic error location without union tags: the JSON path a user wrote."""
+    return tuple(p for i, p in enumerate(raw) if not _is_union_tag(p, raw[i - 1] if i else None))
+
+
+def clean_message(message: str) -> str:
+    """A pydantic error message without the prefix pydantic adds to raised errors."""
+    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
 def _describe(error: Any) -> tuple[str, str]:
-    raw = tuple(error["loc"])
-    loc = tuple(p for i, p in enumerate(raw) if not _is_union_tag(p, raw[i - 1] if i else None))
-    message = str(error["msg"])
-    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    return field_path(loc), message
+    return field_path(clean_location(error["loc"])), clean_message(str(error["msg"]))
 
 
 _TRIGGER_TAGS = frozenset({"event", "compound", "sequence", "metric"})

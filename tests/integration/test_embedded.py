@@ -41,6 +41,9 @@ class Embedded:
             "TRIPWIRE_WORKER_WEB_PORT": str(free_port()),
             "TRIPWIRE_TICK_INTERVAL": "1",
         }
+        api_port = free_port()
+        self.env["TRIPWIRE_API_PORT"] = str(api_port)
+        self.env["TRIPWIRE_API_URL"] = f"http://127.0.0.1:{api_port}/api"
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.log = root / "up-0.log"
@@ -67,6 +70,17 @@ class Embedded:
         return subprocess.run(
             [str(TRIPWIRE), *args], env=self.env, capture_output=True, check=True, text=True
         ).stdout
+
+    def wait_evaluated(self, automation_id: str, timeout: float = 60) -> None:
+        """Wait until the worker evaluates the automation's current version."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            report = orjson.loads(self.cli("explain", automation_id, "--json"))
+            if report["workers"]["current"]:
+                return
+            time.sleep(0.2)
+        msg = f"the worker did not load {automation_id}"
+        raise AssertionError(msg)
 
     def cluster(self) -> Cluster:
         # The default topic names of the embedded default, with this broker.
@@ -97,6 +111,7 @@ def test_up_runs_the_service_and_a_restart_keeps_the_automations(
     applied = embedded.cli("automations", "apply", str(path))
     automation_id = applied.split()[1]
     assert automation_id in embedded.cli("automations", "ls")
+    embedded.wait_evaluated(automation_id)
 
     world = embedded.cluster()
     world.produce_events([flow_run_event("r1", "Failed", datetime.now(UTC), number=1)])
@@ -110,6 +125,7 @@ def test_up_runs_the_service_and_a_restart_keeps_the_automations(
     embedded.start()
     assert "re-published 1 saved automations" in embedded.log.read_text()
     assert automation_id in embedded.cli("automations", "ls")
+    embedded.wait_evaluated(automation_id)
     world.produce_events([flow_run_event("r2", "Failed", datetime.now(UTC), number=2)])
     firings = world.firings(lambda recs: len(recs) >= 1, timeout=60)
     assert [f["triggering_event"]["id"] for f in firings] == [str(uuid.UUID(int=2))]

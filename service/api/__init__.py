@@ -1,0 +1,1 @@
+"""The automations REST API (Prefect's routes) and explain."""

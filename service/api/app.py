@@ -1,0 +1,317 @@
+"""The automations REST API: Prefect's routes and shapes, over the automations topic."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Body, FastAPI, Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from service import metrics
+from service.api import filters
+from service.api.catalog import Catalog, Stored, WriteTimeout
+from service.api.explain import explain
+from service.api.schemas import (
+    AutomationCreate,
+    AutomationPartialUpdate,
+    CountBody,
+    FilterBody,
+)
+from service.config import Settings
+from service.core.self_trigger import self_triggering
+from service.models.automations import Automation, CompoundTrigger, SequenceTrigger
+from service.models.errors import clean_location, clean_message, field_path
+
+__all__ = ["PREFECT_API_VERSION", "create_api"]
+
+# What `GET /api/admin/version` answers: the Prefect server version whose automation
+# routes this API implements; Prefect's client refuses a server of another major version.
+PREFECT_API_VERSION = "3.9.1"
+
+# Reachable without a token, so orchestrators can probe a locked-down API.
+_OPEN_PATHS = frozenset({"/api/health", "/healthz", "/readyz"})
+
+_NOT_FOUND = {"exception_message": "Automation not found"}
+
+
+class Refused(Exception):  # a 422 raised by a route, in Prefect's shape
+    """A request the API refuses with HTTP 422, naming the field and the rule."""
+
+    def __init__(self, loc: tuple[int | str, ...], message: str, kind: str) -> None:
+        super().__init__(message)
+        self.loc, self.message, self.kind = loc, message, kind
+
+
+def _unprocessable(errors: list[dict[str, Any]], body: Any) -> JSONResponse:
+    # Prefect's validation_exception_handler shape; `field` is Tripwire's addition.
+    return JSONResponse(
+        status_code=422,
+        content=jsonable_encoder(
+            {
+                "exception_message": "Invalid request received.",
+                "exception_detail": errors,
+                "request_body": body,
+            }
+        ),
+    )
+
+
+def _error(loc: tuple[int | str, ...], message: str, kind: str) -> dict[str, Any]:
+    body_loc = loc[1:] if loc and loc[0] == "body" else loc
+    return {"loc": list(loc), "msg": message, "type": kind, "field": field_path(body_loc)}
+
+
+def _without_trigger_ids(trigger: Any) -> Any:
+    # Prefect's create and update reset client-given trigger ids; Tripwire derives them
+    # from the automation id and the trigger's path, so they are stable across updates.
+    update: dict[str, Any] = {"id": None}
+    if isinstance(trigger, CompoundTrigger | SequenceTrigger):
+        update["triggers"] = [_without_trigger_ids(child) for child in trigger.triggers]
+    return trigger.model_copy(update=update)
+
+
+def create_api(settings: Settings) -> FastAPI:
+    """The FastAPI application; its lifespan follows the automations topic."""
+    catalog = Catalog(settings)
+    workers = [url.strip().rstrip("/") for url in settings.worker_urls.split(",") if url.strip()]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await catalog.start()
+        try:
+            yield
+        finally:
+            await catalog.stop()
+
+    app = FastAPI(
+        title="Tripwire automations API",
+        version=PREFECT_API_VERSION,
+        description=(
+            "Prefect's automation routes over Tripwire's automations topic, plus `explain`. "
+            "Prefect's Python client works against it unchanged (PREFECT_API_URL)."
+        ),
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.catalog = catalog
+
+    @app.middleware("http")
+    async def _auth_and_count(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        token = settings.api_token
+        if token and request.url.path not in _OPEN_PATHS:
+            given = request.headers.get("authorization", "")
+            scheme, _, credential = given.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(credential, token):
+                response: Response = JSONResponse(
+                    {"exception_message": "Unauthorized: send 'Authorization: Bearer <token>'"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+                metrics.API_REQUESTS.labels("unauthorized", "401").inc()
+                return response
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        metrics.API_REQUESTS.labels(template, str(response.status_code)).inc()
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            _error(clean_location(e["loc"]), clean_message(str(e["msg"])), e["type"])
+            for e in exc.errors()
+        ]
+        return _unprocessable(errors, exc.body)
+
+    @app.exception_handler(Refused)
+    async def _refused(request: Request, exc: Refused) -> JSONResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        return _unprocessable([_error(exc.loc, exc.message, exc.kind)], body)
+
+    @app.exception_handler(WriteTimeout)
+    async def _slow(request: Request, exc: WriteTimeout) -> JSONResponse:
+        return JSONResponse({"exception_message": str(exc)}, status_code=503)
+
+    def _checked(
+        automation: Automation, automation_id: uuid.UUID, allow_self_trigger: bool
+    ) -> Automation:
+        automation = automation.model_copy(
+            update={"id": automation_id, "trigger": _without_trigger_ids(automation.trigger)}
+        ).with_ids()
+        looping = self_triggering(automation) if automation.enabled else []
+        if looping and not allow_self_trigger:
+            message = (
+                "this automation's trigger matches the prefect.automation.triggered/resolved "
+                "events of its own firings, so each firing would fire it again; narrow "
+                "`match` or `expect` to exclude them, or send ?allow_self_trigger=true to "
+                "accept the loop"
+            )
+            raise Refused(("body", "trigger"), message, "value_error.self_trigger")
+        return automation
+
+    # -- Prefect's client start-up and health ------------------------------------------
+
+    @app.get("/api/health", tags=["Root"])
+    async def health() -> bool:
+        return True
+
+    @app.get("/api/ready", tags=["Root"])
+    async def api_ready(response: Response) -> dict[str, bool]:
+        response.status_code = 200 if catalog.loaded else 503
+        return {"ready": catalog.loaded}
+
+    @app.get("/api/admin/version", tags=["Admin"])
+    async def version() -> str:
+        return PREFECT_API_VERSION
+
+    @app.get("/api/csrf-token", tags=["Root"], status_code=422)
+    async def csrf_token() -> dict[str, str]:
+        # Prefect's client turns its CSRF support off on exactly this answer.
+        return {"detail": "CSRF protection is disabled."}
+
+    @app.get("/healthz", tags=["Operations"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/readyz", tags=["Operations"])
+    async def readyz(response: Response) -> dict[str, Any]:
+        response.status_code = 200 if catalog.loaded else 503
+        return {"ready": catalog.loaded, "automations": len(catalog.automations)}
+
+    @app.get("/metrics", tags=["Operations"])
+    async def prometheus() -> Response:
+        return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+
+    # -- automations ------------------------------------------------------------------
+
+    @app.post("/api/automations/", status_code=201, tags=["Automations"])
+    async def create_automation(
+        automation: AutomationCreate,
+        allow_self_trigger: Annotated[bool, Query()] = False,
+    ) -> dict[str, Any]:
+        """Create an automation (Prefect's route; an `id` in the body is honoured)."""
+        automation_id = automation.id or uuid.uuid4()
+        if automation.id is None and len(catalog.automations) >= settings.max_automations:
+            message = (
+                f"this API holds {settings.max_automations} automations, its limit; "
+                "delete some or raise TRIPWIRE_MAX_AUTOMATIONS"
+            )
+            raise Refused(("body",), message, "value_error.limit")
+        checked = _checked(automation, automation_id, allow_self_trigger)
+        now = datetime.now(UTC)
+        existing = catalog.get(automation_id)
+        stored = Stored(
+            Automation.model_validate(checked.model_dump(exclude={"owner_resource"})),
+            created=existing.created if existing else now,
+            updated=now,
+            owner_resource=automation.owner_resource,
+        )
+        await catalog.put(stored)
+        return stored.to_json()
+
+    @app.put("/api/automations/{id}", status_code=204, tags=["Automations"])
+    async def update_automation(
+        id: uuid.UUID,  # Prefect's path parameter name
+        automation: Automation,
+        allow_self_trigger: Annotated[bool, Query()] = False,
+    ) -> Response:
+        existing = catalog.get(id)
+        if existing is None:
+            return JSONResponse(_NOT_FOUND, status_code=404)
+        checked = _checked(automation, id, allow_self_trigger)
+        stored = Stored(
+            checked,
+            created=existing.created,
+            updated=datetime.now(UTC),
+            owner_resource=existing.owner_resource,
+        )
+        await catalog.put(stored)
+        return Response(status_code=204)
+
+    @app.patch("/api/automations/{id}", status_code=204, tags=["Automations"])
+    async def patch_automation(
+        id: uuid.UUID,
+        automation: AutomationPartialUpdate,
+        allow_self_trigger: Annotated[bool, Query()] = False,
+    ) -> Response:
+        """Pause (`{"enabled": false}`) or resume (`{"enabled": true}`) an automation."""
+        existing = catalog.get(id)
+        if existing is None:
+            return JSONResponse(_NOT_FOUND, status_code=404)
+        updated = existing.automation.model_copy(update={"enabled": automation.enabled})
+        if automation.enabled:
+            _checked(updated, id, allow_self_trigger)
+        stored = Stored(
+            updated,
+            created=existing.created,
+            updated=datetime.now(UTC),
+            owner_resource=existing.owner_resource,
+        )
+        await catalog.put(stored)
+        return Response(status_code=204)
+
+    @app.delete("/api/automations/{id}", status_code=204, tags=["Automations"])
+    async def delete_automation(id: uuid.UUID) -> Response:
+        if catalog.get(id) is None:
+            return JSONResponse(_NOT_FOUND, status_code=404)
+        await catalog.delete(id)
+        return Response(status_code=204)
+
+    @app.post("/api/automations/filter", tags=["Automations"])
+    async def read_automations(
+        body: Annotated[FilterBody, Body()] = FilterBody(),  # noqa: B008
+    ) -> list[dict[str, Any]]:
+        chosen = filters.select(catalog.all(), body.automations, body.sort, body.offset, body.limit)
+        return [stored.to_json() for stored in chosen]
+
+    @app.post("/api/automations/count", tags=["Automations"])
+    async def count_automations(
+        body: Annotated[CountBody, Body()] = CountBody(),  # noqa: B008
+    ) -> int:
+        return len(filters.select(catalog.all(), body.automations))
+
+    @app.get("/api/automations/related-to/{resource_id}", tags=["Automations"])
+    async def related_to(resource_id: str) -> list[dict[str, Any]]:
+        return [s.to_json() for s in catalog.all() if resource_id in s.related_resources()]
+
+    @app.delete("/api/automations/owned-by/{resource_id}", status_code=202, tags=["Automations"])
+    async def delete_owned_by(resource_id: str) -> None:
+        for stored in [s for s in catalog.all() if s.owner_resource == resource_id]:
+            await catalog.delete(stored.id)
+
+    @app.get("/api/automations/{id}", tags=["Automations"])
+    async def read_automation(id: uuid.UUID) -> Any:
+        stored = catalog.get(id)
+        if stored is None:
+            return JSONResponse(_NOT_FOUND, status_code=404)
+        return stored.to_json()
+
+    @app.get("/api/automations/{id}/explain", tags=["Explain"])
+    async def explain_automation(
+        id: uuid.UUID,
+        key: Annotated[
+            str | None,
+            Query(description="one bucketing key: its `for_each` values joined by commas"),
+        ] = None,
+    ) -> Any:
+        """Live bucket state per trigger and key, read from the workers, and why."""
+        stored = catalog.get(id)
+        if stored is None:
+            return JSONResponse(_NOT_FOUND, status_code=404)
+        return await explain(stored, workers, key, settings.api_token)
+
+    return app

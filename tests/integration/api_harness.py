@@ -1,0 +1,79 @@
+"""Start `tripwire api` processes next to a test cluster's workers."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from service.messaging.broker import free_port
+from tests.integration.harness import TRIPWIRE, Cluster, Worker
+
+
+@dataclass
+class Api:
+    """One running `tripwire api` process and where it listens."""
+
+    process: Worker
+    port: int
+    token: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        given = self.token if token is None else token
+        headers = {"Authorization": f"Bearer {given}"} if given else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def env(self) -> dict[str, str]:
+        """What a CLI process needs to talk to this API."""
+        return {"TRIPWIRE_API_URL": self.url, "TRIPWIRE_API_TOKEN": self.token}
+
+
+def start_api(cluster: Cluster, name: str = "api", worker_urls: str = "", token: str = "") -> Api:
+    """Start the API on a free port and wait until it has read the automations topic."""
+    port = free_port()
+    log = cluster.root / f"{name}.log"
+    log_file = log.open("ab")
+    env = {
+        **cluster.env(name),
+        "TRIPWIRE_API_PORT": str(port),
+        "TRIPWIRE_API_TOKEN": token,
+        "TRIPWIRE_WORKER_URLS": worker_urls,
+    }
+    process = subprocess.Popen(
+        [str(TRIPWIRE), "api"], env=env, stdout=log_file, stderr=subprocess.STDOUT
+    )
+    handle = Worker(name, process, log, log_file, port)
+    cluster.workers.append(handle)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert process.poll() is None, handle.log_text()
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return Api(handle, port, token)
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    msg = f"the API did not become ready:\n{handle.log_text()}"
+    raise AssertionError(msg)
+
+
+def wait_worker_ready(worker: Worker, timeout: float = 90) -> None:
+    """Wait until a worker answers /readyz with 200 (automations loaded, tables recovered)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert worker.process.poll() is None, worker.log_text()
+        try:
+            url = f"http://127.0.0.1:{worker.web_port}/readyz"
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    msg = f"worker {worker.name} did not become ready:\n{worker.log_text()}"
+    raise AssertionError(msg)

@@ -1,0 +1,452 @@
+"""The automations API against a real broker and a real worker: routes, 422s, auth, explain."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from service.messaging.broker import EmbeddedBroker
+from tests.integration.api_harness import Api, start_api, wait_worker_ready
+from tests.integration.harness import TRIPWIRE, Cluster, Worker, flow_run_event
+
+
+@pytest.fixture(scope="module")
+def world(
+    broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Cluster, Worker, Api]]:
+    cluster = Cluster(broker.bootstrap, tmp_path_factory.mktemp("api"))
+    cluster.create_topics()
+    try:
+        worker = cluster.start_worker("w1")
+        api = start_api(cluster, worker_urls=f"http://127.0.0.1:{worker.web_port}")
+        wait_worker_ready(worker)
+        yield cluster, worker, api
+    finally:
+        cluster.stop_all()
+
+
+def wait_current(http: Any, automation_id: str, timeout: float = 30) -> dict[str, Any]:
+    """Poll explain until a worker evaluates this very version of the automation."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        report: dict[str, Any] = http.get(f"/automations/{automation_id}/explain").json()
+        if report["workers"]["current"]:
+            return report
+        time.sleep(0.05)
+    msg = f"no worker picked automation {automation_id} up"
+    raise AssertionError(msg)
+
+
+def reactive(name: str, **trigger: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "posture": "Reactive",
+        "expect": ["prefect.flow-run.Failed"],
+        "match": {"prefect.resource.id": "prefect.flow-run.*"},
+        "threshold": 1,
+        "within": 0,
+    }
+    body.update(trigger)
+    return {"name": name, "trigger": body, "actions": [{"type": "do-nothing"}]}
+
+
+def test_create_read_filter_update_pause_delete(world: tuple[Cluster, Worker, Api]) -> None:
+    _, _, api = world
+    with api.client() as http:
+        created = http.post("/automations/", json={**reactive("crud-a"), "tags": ["team-a"]})
+        assert created.status_code == 201, created.text
+        automation = created.json()
+        automation_id = automation["id"]
+        assert automation["created"] and automation["updated"]
+        assert automation["trigger"]["id"], "trigger ids are assigned"
+
+        read = http.get(f"/automations/{automation_id}")
+        assert read.status_code == 200
+        assert read.json()["name"] == "crud-a"
+
+        other = http.post("/automations/", json=reactive("crud-b")).json()
+        by_tag = http.post(
+            "/automations/filter", json={"automations": {"tags": {"all_": ["team-a"]}}}
+        ).json()
+        assert [a["id"] for a in by_tag] == [automation_id]
+        by_name = http.post(
+            "/automations/filter", json={"automations": {"name": {"any_": ["crud-b"]}}}
+        ).json()
+        assert [a["id"] for a in by_name] == [other["id"]]
+        counted = http.post(
+            "/automations/count",
+            json={"automations": {"id": {"any_": [automation_id, other["id"]]}}},
+        )
+        assert counted.json() == 2
+
+        replaced = http.put(f"/automations/{automation_id}", json=reactive("crud-a2", threshold=2))
+        assert replaced.status_code == 204, replaced.text
+        after = http.get(f"/automations/{automation_id}").json()
+        assert after["name"] == "crud-a2"
+        assert after["trigger"]["threshold"] == 2
+        assert after["trigger"]["id"] == automation["trigger"]["id"], "stable trigger id"
+        assert after["created"] == automation["created"]
+        assert after["updated"] > automation["updated"]
+
+        assert (
+            http.patch(f"/automations/{automation_id}", json={"enabled": False}).status_code == 204
+        )
+        assert http.get(f"/automations/{automation_id}").json()["enabled"] is False
+        assert (
+            http.patch(f"/automations/{automation_id}", json={"enabled": True}).status_code == 204
+        )
+        assert http.get(f"/automations/{automation_id}").json()["enabled"] is True
+
+        assert http.delete(f"/automations/{automation_id}").status_code == 204
+        assert http.get(f"/automations/{automation_id}").status_code == 404
+        assert http.delete(f"/automations/{automation_id}").status_code == 404
+        missing = http.put(f"/automations/{uuid.uuid4()}", json=reactive("nobody"))
+        assert missing.status_code == 404
+        assert missing.json() == {"exception_message": "Automation not found"}
+        http.delete(f"/automations/{other['id']}")
+
+
+def test_related_to_and_owned_by(world: tuple[Cluster, Worker, Api]) -> None:
+    _, _, api = world
+    deployment = str(uuid.uuid4())
+    body = reactive("owned", owner_resource="prefect.work-pool.pool-1")
+    body["owner_resource"] = "prefect.work-pool.pool-1"
+    body["actions"] = [
+        {"type": "run-deployment", "source": "selected", "deployment_id": deployment}
+    ]
+    body["trigger"]["expect"] = ["prefect.work-pool.not-ready"]
+    body["trigger"]["match"] = {"prefect.resource.id": "prefect.work-pool.*"}
+    del body["trigger"]["owner_resource"]
+    with api.client() as http:
+        created = http.post("/automations/", json=body)
+        assert created.status_code == 201, created.text
+        automation_id = created.json()["id"]
+        related = http.get(f"/automations/related-to/prefect.deployment.{deployment}").json()
+        assert [a["id"] for a in related] == [automation_id]
+        owned = http.get("/automations/related-to/prefect.work-pool.pool-1").json()
+        assert [a["id"] for a in owned] == [automation_id]
+        assert http.delete("/automations/owned-by/prefect.work-pool.pool-1").status_code == 202
+        assert http.get(f"/automations/{automation_id}").status_code == 404
+
+
+INVALID: list[tuple[str, dict[str, Any], str, str]] = [
+    (
+        "unknown trigger type",
+        {**reactive("bad"), "trigger": {"type": "telepathy", "posture": "Reactive"}},
+        "trigger",
+        "",
+    ),
+    (
+        "proactive within under 10 s",
+        reactive("bad", posture="Proactive", within=5),
+        "trigger.within",
+        "greater than or equal to 10 seconds",
+    ),
+    (
+        "bad metric operator",
+        {
+            "name": "bad",
+            "trigger": {
+                "type": "metric",
+                "metric": {"name": "duration", "threshold": 10, "operator": "!=", "range": 300},
+            },
+            "actions": [{"type": "do-nothing"}],
+        },
+        "trigger.metric.operator",
+        "",
+    ),
+    (
+        "require larger than the children",
+        {
+            "name": "bad",
+            "trigger": {
+                "type": "compound",
+                "require": 3,
+                "within": 60,
+                "triggers": [reactive("x")["trigger"], reactive("y")["trigger"]],
+            },
+            "actions": [{"type": "do-nothing"}],
+        },
+        "trigger",
+        "require must be less than or equal to the number of triggers",
+    ),
+    (
+        "unparsable pattern",
+        reactive("bad", match={"prefect.resource.id": 42}),
+        "trigger.match",
+        "",
+    ),
+    (
+        "unknown action type",
+        {**reactive("bad"), "actions": [{"type": "launch-rocket"}]},
+        "actions[0].type",
+        "unknown action type",
+    ),
+    (
+        "missing name",
+        {k: v for k, v in reactive("bad").items() if k != "name"},
+        "name",
+        "Field required",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "rule"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID]
+)
+def test_invalid_automations_get_422_naming_field_and_rule(
+    world: tuple[Cluster, Worker, Api], body: dict[str, Any], field: str, rule: str
+) -> None:
+    _, _, api = world
+    with api.client() as http:
+        before = http.post("/automations/count").json()
+        response = http.post("/automations/", json=body)
+        assert response.status_code == 422, response.text
+        error = response.json()
+        assert error["exception_message"] == "Invalid request received."
+        assert error["request_body"] == body
+        details = error["exception_detail"]
+        assert details, "at least one error"
+        assert any(d["field"].startswith(field) for d in details), details
+        assert all(d["loc"][0] == "body" for d in details)
+        assert any(rule in d["msg"] for d in details), details
+        assert http.post("/automations/count").json() == before, "nothing stored"
+
+
+def test_self_triggering_automation_needs_an_opt_in(world: tuple[Cluster, Worker, Api]) -> None:
+    _, _, api = world
+    looping = reactive(
+        "loop", expect=["prefect.automation.triggered"], match={"prefect.resource.id": "*"}
+    )
+    with api.client() as http:
+        before = http.post("/automations/count").json()
+        refused = http.post("/automations/", json=looping)
+        assert refused.status_code == 422
+        detail = refused.json()["exception_detail"][0]
+        assert detail["field"] == "trigger"
+        assert "its own firings" in detail["msg"]
+        assert "allow_self_trigger" in detail["msg"]
+        assert http.post("/automations/count").json() == before
+
+        accepted = http.post("/automations/?allow_self_trigger=true", json=looping)
+        assert accepted.status_code == 201, accepted.text
+        automation_id = accepted.json()["id"]
+        # Resuming a paused looping automation is the same decision, asked again.
+        http.patch(f"/automations/{automation_id}", json={"enabled": False})
+        resumed = http.patch(f"/automations/{automation_id}", json={"enabled": True})
+        assert resumed.status_code == 422
+        http.delete(f"/automations/{automation_id}")
+
+        # Watching *other* automations is not a loop.
+        other = reactive(
+            "watch-others",
+            expect=["prefect.automation.triggered"],
+            match={"prefect.resource.id": f"prefect.automation.{uuid.uuid4()}"},
+        )
+        created = http.post("/automations/", json=other)
+        assert created.status_code == 201, created.text
+        http.delete(f"/automations/{created.json()['id']}")
+
+
+def test_a_change_through_the_api_reaches_the_worker(world: tuple[Cluster, Worker, Api]) -> None:
+    cluster, _, api = world
+    run = f"r-{uuid.uuid4().hex[:8]}"
+    with api.client() as http:
+        created = http.post(
+            "/automations/",
+            json=reactive("reload", match={"prefect.resource.id": f"prefect.flow-run.{run}"}),
+        ).json()
+        automation_id = created["id"]
+        wait_current(http, automation_id)
+        now = datetime.now(UTC)
+        cluster.produce_events([flow_run_event(run, "Failed", now, number=9_001)])
+        first = cluster.firings(lambda fs: any(f["automation_id"] == automation_id for f in fs))
+        assert [
+            f["triggering_event"]["id"] for f in first if f["automation_id"] == automation_id
+        ] == [str(uuid.UUID(int=9_001))]
+
+        changed = reactive(
+            "reload",
+            expect=["prefect.flow-run.Crashed"],
+            match={"prefect.resource.id": f"prefect.flow-run.{run}"},
+        )
+        assert http.put(f"/automations/{automation_id}", json=changed).status_code == 204
+        report = wait_current(http, automation_id)
+        assert report["triggers"][0]["expect"] == ["prefect.flow-run.Crashed"]
+        # One key, one partition: the Crashed firing proves the Failed event before it
+        # was evaluated under the new version, which no longer expects it.
+        cluster.produce_events(
+            [
+                flow_run_event(run, "Failed", now, number=9_002),
+                flow_run_event(run, "Crashed", now, number=9_003),
+            ]
+        )
+        fired = cluster.firings(
+            lambda fs: any(f["triggering_event"]["id"] == str(uuid.UUID(int=9_003)) for f in fs)
+        )
+        ids = [f["triggering_event"]["id"] for f in fired if f["automation_id"] == automation_id]
+        assert ids == [str(uuid.UUID(int=9_001)), str(uuid.UUID(int=9_003))]
+        http.delete(f"/automations/{automation_id}")
+
+
+def test_explain_shows_buckets_per_key_and_why(world: tuple[Cluster, Worker, Api]) -> None:
+    cluster, _, api = world
+    tag = uuid.uuid4().hex[:8]
+    body = reactive(
+        "explain-me",
+        threshold=3,
+        within=3600,
+        for_each=["prefect.resource.id"],
+        match={"prefect.resource.id": f"prefect.flow-run.{tag}-*"},
+    )
+    with api.client() as http:
+        automation_id = http.post("/automations/", json=body).json()["id"]
+        empty = wait_current(http, automation_id)
+        assert empty["triggers"][0]["buckets"] == []
+        assert "No open bucket" in empty["triggers"][0]["explanation"]
+
+        now = datetime.now(UTC)
+        cluster.produce_events(
+            [
+                flow_run_event(f"{tag}-a", "Failed", now, number=9_101),
+                flow_run_event(f"{tag}-a", "Failed", now, number=9_102),
+                flow_run_event(f"{tag}-b", "Failed", now, number=9_103),
+            ]
+        )
+        report: dict[str, Any] = {}
+        for _ in range(100):
+            report = http.get(f"/automations/{automation_id}/explain").json()
+            counts = {b["key"]: b["count"] for b in report["triggers"][0]["buckets"]}
+            if counts == {f"prefect.flow-run.{tag}-a": 2, f"prefect.flow-run.{tag}-b": 1}:
+                break
+            time.sleep(0.2)
+        trigger = report["triggers"][0]
+        buckets = {b["key"]: b for b in trigger["buckets"]}
+        assert {k: b["count"] for k, b in buckets.items()} == {
+            f"prefect.flow-run.{tag}-a": 2,
+            f"prefect.flow-run.{tag}-b": 1,
+        }
+        a = buckets[f"prefect.flow-run.{tag}-a"]
+        assert a["threshold"] == 3
+        assert a["labels"] == {"prefect.resource.id": f"prefect.flow-run.{tag}-a"}
+        assert "2 of 3 events so far" in a["explanation"]
+        assert "1 more" in a["explanation"]
+        assert report["workers"]["loaded_by"] and not report["workers"]["unreachable"]
+
+        one = http.get(
+            f"/automations/{automation_id}/explain", params={"key": f"prefect.flow-run.{tag}-b"}
+        ).json()
+        assert [b["count"] for b in one["triggers"][0]["buckets"]] == [1]
+        http.delete(f"/automations/{automation_id}")
+
+
+def test_prefect_start_up_routes(world: tuple[Cluster, Worker, Api]) -> None:
+    _, _, api = world
+    with api.client() as http:
+        assert http.get("/health").json() is True
+        assert http.get("/admin/version").json() == "3.9.1"
+        csrf = http.get("/csrf-token", params={"client": "x"})
+        assert csrf.status_code == 422
+        assert "CSRF protection is disabled." in csrf.text
+        schema = http.get("/openapi.json").json()
+        assert "/api/automations/" in schema["paths"]
+        assert "/api/automations/{id}/explain" in schema["paths"]
+
+
+def test_bearer_token_guards_every_route_but_health(
+    broker: EmbeddedBroker, cluster: Cluster
+) -> None:
+    api = start_api(cluster, name="locked", token=uuid.uuid4().hex)
+    with api.client(token="") as anonymous:
+        assert anonymous.get("/health").status_code == 200
+        denied = anonymous.post("/automations/filter", json={})
+        assert denied.status_code == 401
+        assert "Bearer" in denied.json()["exception_message"]
+        assert anonymous.get("/openapi.json").status_code == 401
+    with api.client(token="not-" + api.token) as wrong:
+        assert wrong.post("/automations/filter", json={}).status_code == 401
+    with api.client() as allowed:
+        assert allowed.post("/automations/filter", json={}).status_code == 200
+        assert allowed.post("/automations/", json=reactive("locked")).status_code == 201
+
+
+def run_cli(api: Api, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(TRIPWIRE), *args],
+        env={**os.environ, **api.env()},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_cli_apply_is_idempotent_and_manages_automations(
+    world: tuple[Cluster, Worker, Api], tmp_path: Path
+) -> None:
+    _, _, api = world
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "automations.yaml"
+    path.write_text(yaml.safe_dump([reactive(name), reactive(f"{name}-2")]))
+    first = run_cli(api, "automations", "apply", str(path))
+    assert first.returncode == 0, first.stderr
+    created = dict(line.split()[1:3][::-1] for line in first.stdout.splitlines())
+    assert [line.split()[0] for line in first.stdout.splitlines()] == ["created", "created"]
+
+    path.write_text(yaml.safe_dump([reactive(name, threshold=4), reactive(f"{name}-2")]))
+    again = run_cli(api, "automations", "apply", str(path))
+    assert again.returncode == 0, again.stderr
+    assert [line.split()[:2] for line in again.stdout.splitlines()] == [
+        ["updated", created[name]],
+        ["updated", created[f"{name}-2"]],
+    ]
+    shown = json.loads(run_cli(api, "automations", "get", name).stdout)
+    assert shown["id"] == created[name]
+    assert shown["trigger"]["threshold"] == 4
+
+    assert run_cli(api, "automations", "pause", name).returncode == 0
+    listed = run_cli(api, "automations", "ls").stdout
+    assert f"{created[name]}  paused    {name}" in listed
+    assert run_cli(api, "automations", "resume", created[name]).returncode == 0
+    assert f"{created[name]}  enabled   {name}" in run_cli(api, "automations", "ls").stdout
+
+    removed = run_cli(api, "automations", "rm", name, f"{name}-2")
+    assert removed.returncode == 0, removed.stderr
+    assert name not in run_cli(api, "automations", "ls").stdout
+    missing = run_cli(api, "automations", "get", name)
+    assert missing.returncode == 2
+    assert f"no automation with id or name '{name}'" in missing.stderr
+
+
+def test_cli_shows_the_apis_validation_errors(
+    world: tuple[Cluster, Worker, Api], tmp_path: Path
+) -> None:
+    _, _, api = world
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(reactive("bad-cli", posture="Proactive", within=3)))
+    result = run_cli(api, "automations", "apply", str(path))
+    assert result.returncode == 2
+    assert "HTTP 422" in result.stderr
+    assert (
+        "trigger.within: `within` for Proactive triggers must be greater than or equal to 10 seconds"
+        in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+    unreachable = subprocess.run(
+        [str(TRIPWIRE), "automations", "ls"],
+        env={**os.environ, "TRIPWIRE_API_URL": "http://127.0.0.1:9/api"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert unreachable.returncode == 2
+    assert "cannot reach the Tripwire API at http://127.0.0.1:9/api" in unreachable.stderr
