@@ -10,7 +10,7 @@ PREFECT_STAMP := $(PREFECT_VENV)/.installed
 PREFECT_VERSION := 3.9.1
 
 .DEFAULT_GOAL := help
-.PHONY: help install prefect-env system-deps run test lint format bench bench-core bench-e2e bench-quick conformance clean
+.PHONY: help install prefect-env system-deps run test lint format bench bench-core bench-prefect bench-state bench-e2e bench-quick conformance clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -51,16 +51,28 @@ test: lint system-deps prefect-env ## lint, then every test suite (unit, contrac
 conformance: install ## the public conformance scenarios through `tripwire replay`
 	$(BIN)/python tests/conformance/check.py --engine '$(BIN)/tripwire replay --automations {automations} --events {events} {ticks} {args}'
 
-bench: bench-core bench-e2e ## every benchmark; figures go to docs/benchmarks.md
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
 
-bench-core: install ## replay throughput for 10, 1,000 and 100,000 automations
+bench: $(BENCH_STAMP) prefect-env ## every benchmark (~15 min), side by side with Prefect; figures and plots go to docs/benchmarks.md
+	$(BIN)/python bench/harness.py --write-docs
+
+bench-core: install ## replay throughput for 10 to 100,000 automations
 	$(BIN)/python bench/bench_core.py --write-docs
+
+bench-prefect: install prefect-env ## Tripwire's core and Prefect's engine on the same workload
+	$(BIN)/python bench/bench_prefect.py --write-docs
+
+bench-state: install ## a tick over 1,000,000 open buckets; memory and disk per bucket
+	$(BIN)/python bench/bench_state.py --write-docs
 
 bench-e2e: install ## end-to-end worker throughput and latency on the embedded broker
 	$(BIN)/python bench/bench_e2e.py --write-docs
 
-bench-quick: install ## a seconds-long smoke run of the benchmark harness
-	$(BIN)/python bench/bench_core.py --quick
+bench-quick: $(BENCH_STAMP) prefect-env ## a smoke run of the whole harness (under 2 min), writes no docs
+	$(BIN)/python bench/harness.py --quick
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) $(PREFECT_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -503,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="10 and 1000, 2000 events, 1 run")
     parser.add_argument("--write-docs", action="store_true", help=f"update {DOCS.name}")
     parser.add_argument("--profile", action="store_true", help="cProfile one run per size")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures as JSON")
     parser.add_argument(
         "--verify", action="store_true", help="cross-check firings via replay at every size"
     )
@@ -588,6 +589,16 @@ def main(argv: list[str] | None = None) -> int:
     ]
     text = "\n".join(report)
     print(text)
+    if args.json:
+        figures = {
+            "events": n,
+            "sizes": [r.automations for r in main_run.results],
+            "engine_us": [r.process_us(n) for r in main_run.results],
+            "total_us": [r.total_us(n) for r in main_run.results],
+            "flat_sizes": [r.automations for r in flat] if len(sizes) > 1 else [],
+            "flat_us": [r.process_us(n) for r in flat] if len(sizes) > 1 else [],
+        }
+        args.json.write_text(orjson.dumps(figures).decode())
     if args.write_docs:
         write_docs("\n".join([*machine(), f"- Command: `{command()}`", "", text]))
         print(f"updated {DOCS.relative_to(ROOT)}", file=sys.stderr)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import shutil
 import statistics
 import sys
@@ -305,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "state")
     parser.add_argument("--quick", action="store_true", help="20,000 buckets")
     parser.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures as JSON")
     args = parser.parse_args(argv)
     buckets = args.buckets or (20_000 if args.quick else 1_000_000)
     sample = args.sample or (5_000 if args.quick else 100_000)
@@ -312,6 +314,18 @@ def main(argv: list[str] | None = None) -> int:
     figures = measure(buckets, sample, ticks, args.out, sys.stderr.isatty())
     text = "\n".join(report(figures, ticks))
     print(text)
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "buckets": figures.buckets,
+                    "tick_ms": figures.tick_ms,
+                    "memory_per_bucket": figures.memory_per_bucket,
+                    "rocks_disk": figures.rocks_disk,
+                    "rocks_rss": figures.rocks_rss,
+                }
+            )
+        )
     if args.write_docs:
         head = [
             *machine_lines("one core used"),
