@@ -12,11 +12,11 @@ from service.messaging.compat import install_faust_patch
 from topologies.automations import follow_automations
 from topologies.compose import compose_batch
 from topologies.evaluate import evaluate_batch
+from topologies.explain import register_explain
 from topologies.proactive import tick
 from topologies.route import route_batch
 from topologies.runtime import Headers, Runtime
 from topologies.tables import PartitionTable
-from topologies.explain import register_explain
 from topologies.web import register_web
 
 __all__ = ["create_app"]

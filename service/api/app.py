@@ -21,6 +21,7 @@ from service.api.explain import explain
 from service.api.schemas import (
     AutomationCreate,
     AutomationPartialUpdate,
+    AutomationSort,
     CountBody,
     FilterBody,
 )
@@ -275,7 +276,13 @@ def create_api(settings: Settings) -> FastAPI:
     async def read_automations(
         body: Annotated[FilterBody, Body()] = FilterBody(),  # noqa: B008
     ) -> list[dict[str, Any]]:
-        chosen = filters.select(catalog.all(), body.automations, body.sort, body.offset, body.limit)
+        chosen = filters.select(
+            catalog.all(),
+            body.automations,
+            body.sort or AutomationSort.NAME_ASC,
+            body.offset or 0,
+            body.limit,
+        )
         return [stored.to_json() for stored in chosen]
 
     @app.post("/api/automations/count", tags=["Automations"])

@@ -78,9 +78,10 @@ class AutomationFilter(_AnyOf):
 class FilterBody(BaseModel):
     """The body of `POST /automations/filter`."""
 
-    sort: AutomationSort = AutomationSort.NAME_ASC
+    # Prefect's client sends explicit nulls for the defaults.
+    sort: AutomationSort | None = None
     limit: int | None = Field(None, ge=0)
-    offset: int = Field(0, ge=0)
+    offset: int | None = Field(None, ge=0)
     automations: AutomationFilter | None = None
 
 

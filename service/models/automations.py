@@ -82,7 +82,10 @@ class Action(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    type: str
+    # Prefect's server validates actions against a plain union whose first member is
+    # DoNothing, so an action without `type` is do-nothing. Its own client relies on it:
+    # update_automation drops defaulted fields, sending `{}` for DoNothing().
+    type: str = "do-nothing"
 
     @field_validator("type")
     @classmethod

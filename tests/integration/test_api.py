@@ -450,3 +450,59 @@ def test_cli_shows_the_apis_validation_errors(
     )
     assert unreachable.returncode == 2
     assert "cannot reach the Tripwire API at http://127.0.0.1:9/api" in unreachable.stderr
+
+
+PREFECT_PYTHON = Path(__file__).resolve().parents[2] / ".venv-prefect" / "bin" / "python"
+DRIVER = Path(__file__).with_name("prefect") / "drive_automations.py"
+
+
+def drive_with_prefect_client(api: Api, tmp_path: Path, name: str) -> dict[str, Any]:
+    assert PREFECT_PYTHON.exists(), "run `make prefect-env` (make test does)"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_API_URL": api.url,
+        "PREFECT_API_KEY": api.token,
+        "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "false",
+    }
+    result = subprocess.run(
+        [str(PREFECT_PYTHON), str(DRIVER), name],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    seen: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return seen
+
+
+def test_prefects_own_client_works_unchanged(
+    world: tuple[Cluster, Worker, Api], tmp_path: Path
+) -> None:
+    _, _, api = world
+    name = f"prefect-client-{uuid.uuid4().hex[:8]}"
+    seen = drive_with_prefect_client(api, tmp_path, name)
+    assert seen["healthy"] is True
+    assert seen["read_name"] == name
+    assert seen["read_threshold"] == 2
+    assert seen["read_within"] == 300.0
+    assert seen["updated_threshold"] == 5
+    assert seen["updated_description"] == "updated by prefect's client"
+    assert seen["paused_enabled"] is False
+    assert seen["resumed_enabled"] is True
+    assert seen["by_name"] == [seen["id"]]
+    assert seen["found"] == seen["id"]
+    assert seen["after_delete"] == 404
+    with api.client() as http:
+        assert http.get(f"/automations/{seen['id']}").status_code == 404
+
+
+def test_prefects_client_authenticates_with_its_api_key(
+    broker: EmbeddedBroker, cluster: Cluster, tmp_path: Path
+) -> None:
+    api = start_api(cluster, name="keyed", token=uuid.uuid4().hex)
+    seen = drive_with_prefect_client(api, tmp_path, "keyed")
+    assert seen["read_name"] == "keyed"
+    assert seen["after_delete"] == 404
