@@ -11,8 +11,8 @@ from datetime import timedelta
 
 from prefect.client.orchestration import get_client
 from prefect.events.actions import DoNothing
-from prefect.exceptions import PrefectHTTPStatusError
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+from prefect.exceptions import PrefectHTTPStatusError
 
 
 def main() -> None:
