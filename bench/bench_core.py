@@ -1,6 +1,6 @@
 """Replay throughput of the trigger core on one CPU core.
 
-    .venv/bin/python bench/bench_core.py [--sizes 10,1000,100000] [--events 20000]
+    .venv/bin/python bench/bench_core.py [--sizes 10,100,1000,10000,100000] [--events 20000]
                                          [--repeats 3] [--write-docs] [--quick]
 
 For every automation count the same events (bench/workload.py, one seed, one universe
@@ -495,7 +495,9 @@ def flat_table(results: list[Result], n_events: int) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default=None, help="automation counts (default 10,1000,100000)")
+    parser.add_argument(
+        "--sizes", default=None, help="automation counts (default 10,100,1000,10000,100000)"
+    )
     parser.add_argument("--events", type=int, default=None, help="events (default 20000)")
     parser.add_argument("--repeats", type=int, default=None, help="runs per figure (default 3)")
     parser.add_argument("--seed", type=int, default=7)
@@ -510,7 +512,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     quick = args.quick
     sizes = sorted(
-        {int(s) for s in (args.sizes or ("10,1000" if quick else "10,1000,100000")).split(",")}
+        {
+            int(s)
+            for s in (args.sizes or ("10,1000" if quick else "10,100,1000,10000,100000")).split(",")
+        }
     )
     n_events = args.events or (2000 if quick else 20_000)
     repeats = args.repeats or (1 if quick else 3)

@@ -39,6 +39,10 @@ moved to the present with the spacing compressed `--time-compression` times.
   2 s warm-up; each carries its send time in `payload.bench_sent_ns`. Latency = the
   firing record's CreateTime (ms) - send time; "to consumer" = when this process got
   the firing record.
+* Proactive lateness: on the same worker, `lateness_count` start events (200 over
+  20 s) each open a bucket of a proactive automation (after `bench.lateness.start`,
+  within 10 s, never closed); lateness = the firing record's CreateTime - the
+  deadline (the start event's `occurred` + 10 s).
 * Idle Fetch: produce -> consume delay of single records to a consumer waiting in
   Fetch with `fetch_max_wait_ms` 1500 (hard-coded by Faust for the worker's consumer)
   and 10, which explains the latency figures on this broker.
@@ -148,6 +152,37 @@ def latency_automation() -> dict[str, Any]:
     }
 
 
+LATENESS_AUTOMATION = str(uuid.uuid5(NS, "lateness/automation"))
+LATENESS_WITHIN_S = 10
+LATE_START = "bench.lateness.start"
+
+
+def lateness_automation() -> dict[str, Any]:
+    """A stuck-run check: after a start event, expect a `done` that never comes."""
+    return {
+        "id": LATENESS_AUTOMATION,
+        "name": "bench-e2e-lateness",
+        "description": "fires LATENESS_WITHIN_S after each bench.lateness.start event",
+        "enabled": True,
+        "tags": [],
+        "trigger": {
+            "type": "event",
+            "id": str(uuid.uuid5(NS, "lateness/trigger")),
+            "match": {"prefect.resource.id": "bench.lateness.*"},
+            "match_related": {},
+            "after": [LATE_START],
+            "expect": ["bench.lateness.done"],
+            "for_each": ["prefect.resource.id"],
+            "posture": "Proactive",
+            "threshold": 1,
+            "within": LATENESS_WITHIN_S,
+        },
+        "actions": [{"type": "do-nothing"}],
+        "actions_on_trigger": [],
+        "actions_on_resolve": [],
+    }
+
+
 def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -207,6 +242,19 @@ def ping(number: int, sent_ns: int) -> tuple[bytes, bytes]:
         "resource": {"prefect.resource.id": resource},
         "related": [],
         "payload": {"bench_sent_ns": sent_ns},
+    }
+    return resource.encode(), orjson.dumps(doc)
+
+
+def late_start(number: int, tag: str) -> tuple[bytes, bytes]:
+    resource = f"bench.lateness.{tag}.{number}"
+    doc = {
+        "id": str(uuid.uuid4()),
+        "occurred": _iso(datetime.now(UTC)),
+        "event": LATE_START,
+        "resource": {"prefect.resource.id": resource},
+        "related": [],
+        "payload": {},
     }
     return resource.encode(), orjson.dumps(doc)
 
@@ -436,6 +484,11 @@ def _group_state(text: str, topic: str) -> list[int] | None:
     if assigned < joined or text.rfind("Recovery complete") < assigned:
         return None
     block = text[assigned : text.find(" for group", assigned)]
+    # aiokafka's own line (plain logging) lists the set inline; Faust's console
+    # logging prints it as a table.
+    inline = re.findall(r"TopicPartition\(topic='([^']+)', partition=(\d+)\)", block)
+    if inline:
+        return sorted(int(p) for t, p in inline if t == topic)
     for line in block.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 2 and cells[0] == topic:
@@ -802,6 +855,61 @@ async def latency(world: World, rate: float, seconds: float) -> Latency:
     return Latency(rate, achieved, measured, len(to_record), to_record, to_consumer)
 
 
+async def lateness(world: World, count: int, seconds: float) -> list[float]:
+    """Proactive lateness (ms): firing record CreateTime - deadline (start occurred + within).
+
+    `count` start events spread over `seconds`; each opens a bucket that no event
+    closes, so each fires at the first tick at or after its deadline.
+    """
+    s = world.settings
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=world.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=world.bootstrap, linger_ms=0)
+    await consumer.start()
+    await producer.start()
+    late: list[float] = []
+    tag = uuid.uuid4().hex[:8]
+    try:
+        firings = tps([s.topic_firings])
+        start_at = await fetch_highwaters(consumer, firings)
+        consumer.assign(firings)
+        for tp, offset in start_at.items():
+            consumer.seek(tp, offset)
+
+        async def collect() -> None:
+            while True:
+                batches = await consumer.getmany(timeout_ms=100)
+                for records in batches.values():
+                    for record in records:
+                        doc = orjson.loads(record.value)
+                        if doc.get("automation_id") != LATENESS_AUTOMATION:
+                            continue
+                        event = doc.get("triggering_event") or {}
+                        if tag not in event.get("resource", {}).get("prefect.resource.id", ""):
+                            continue
+                        occurred = datetime.fromisoformat(event["occurred"].replace("Z", "+00:00"))
+                        deadline_ms = occurred.timestamp() * 1000 + LATENESS_WITHIN_S * 1000
+                        late.append(record.timestamp - deadline_ms)
+
+        collector = asyncio.create_task(collect())
+        for number in range(count):
+            key, value = late_start(number, tag)
+            await producer.send_and_wait(s.topic_events, value, key=key)
+            await asyncio.sleep(seconds / count)
+        deadline = time.monotonic() + LATENESS_WITHIN_S + 30
+        while len(late) < count and time.monotonic() < deadline:
+            world.check_alive()
+            await asyncio.sleep(0.2)
+        collector.cancel()
+        with suppress(asyncio.CancelledError):
+            await collector
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return late
+
+
 async def idle_fetch_delay(bootstrap: str, wait_ms: int, samples: int) -> list[float]:
     """Produce -> consume delay (ms) of single records to a consumer idle in Fetch.
 
@@ -977,6 +1085,25 @@ def latency_table(results: list[Latency]) -> list[str]:
     return rows
 
 
+def lateness_lines(late: list[float], plan: Plan) -> list[str]:
+    if not late:
+        return ["Proactive lateness: no firing arrived."]
+    return [
+        f"Proactive lateness, the same worker (ticks every {Settings().tick_interval:g} s): "
+        f"{plan.lateness_count} stuck-run buckets (after `{LATE_START}`, within "
+        f"{LATENESS_WITHIN_S} s, never closed) opened over {plan.lateness_seconds:g} s; "
+        "lateness = the firing record's CreateTime - the deadline (start `occurred` + within):",
+        "",
+        "| fired | min ms | p50 ms | p95 ms | p99 ms | max ms |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {len(late)} of {plan.lateness_count} | {min(late):.0f} | {percentile(late, 0.5):.0f} "
+        f"| {percentile(late, 0.95):.0f} | {percentile(late, 0.99):.0f} | {max(late):.0f} |",
+        "",
+        "A bucket fires at the first tick at or after its deadline, so lateness is spread "
+        "over one tick interval, plus the time to write the firing record.",
+    ]
+
+
 def verdicts(one: list[Drain], two: list[Drain], lat: list[Latency], half: float) -> list[str]:
     one_rate = statistics.median(d.rate for d in one)
     two_rate = statistics.median(d.rate for d in two)
@@ -1034,7 +1161,7 @@ SECTION_INTRO = """\
 Real `tripwire worker` processes (route -> matches -> evaluate -> firings) on the
 embedded Tansu broker (`memory://`), 4 partitions, the 1,000 automations of
 `bench/workload.py --seed 7 --automations 1000` plus one threshold-1 automation for
-latency pings. `make bench-e2e` regenerates this section; `--quick` is a smoke run.
+latency pings and one proactive automation for lateness. `make bench-e2e` regenerates this section; `--quick` is a smoke run.
 The script's docstring defines every figure. In short: *events/s* is a backlog of
 workload events (keyed by `prefect.resource.id`, fresh ids, `occurred` moved to the
 present) divided by the time from the first (or, for paused backlogs, from SIGCONT)
@@ -1059,6 +1186,8 @@ class Plan:
     seed: int
     worker_command: tuple[str, ...]
     fetch_samples: int
+    lateness_count: int = 200
+    lateness_seconds: float = 20.0
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -1071,7 +1200,11 @@ def run(plan: Plan, out: Path) -> tuple[str, str | None]:
     out.mkdir(parents=True)
     started = time.perf_counter()
     universe = Universe.build(plan.seed, default_deployments(AUTOMATIONS))
-    documents = [*generate_automations(universe, AUTOMATIONS), latency_automation()]
+    documents = [
+        *generate_automations(universe, AUTOMATIONS),
+        latency_automation(),
+        lateness_automation(),
+    ]
     automations = parse_automations(documents)
     ids = {str(a.id) for a in automations}
     base = generate_events(universe, plan.events)
@@ -1164,11 +1297,30 @@ def run(plan: Plan, out: Path) -> tuple[str, str | None]:
             )
             results.append(result_l)
             time.sleep(1)
+        late = asyncio.run(lateness(lat_world, plan.lateness_count, plan.lateness_seconds))
+        say(
+            f"proactive lateness: {len(late)} of {plan.lateness_count} fired"
+            + (f", p50 {percentile(late, 0.5):.0f} ms, max {max(late):.0f} ms" if late else "")
+        )
         finish(lat_world)
+        (out / "figures.json").write_bytes(
+            orjson.dumps(
+                {
+                    "latency": [
+                        {"rate": r.rate, "achieved": r.achieved, "ms": r.to_record_ms}
+                        for r in results
+                    ],
+                    "lateness_ms": late,
+                    "lateness_within_s": LATENESS_WITHIN_S,
+                    "one_worker": [d.rate for d in one],
+                    "two_workers": [d.rate for d in two],
+                }
+            )
+        )
 
     lines = [
         f"Workload: `bench/workload.py --seed {plan.seed} --automations {AUTOMATIONS}` "
-        f"({default_deployments(AUTOMATIONS)} deployments) + 1 latency automation; "
+        f"({default_deployments(AUTOMATIONS)} deployments) + 1 latency and 1 lateness automation; "
         f"{plan.events:,} events per round, `occurred` spacing compressed "
         f"{plan.compression:g}x; {plan.rounds} paused round{'s' if plan.rounds > 1 else ''} "
         f"per worker count; worker settings: {_settings_note()}.",
@@ -1181,6 +1333,8 @@ def run(plan: Plan, out: Path) -> tuple[str, str | None]:
         f"{plan.latency_seconds:g} s per rate):",
         "",
         *latency_table(results),
+        "",
+        *lateness_lines(late, plan),
         "",
         *verdicts(one, two, results, half),
         "",
@@ -1266,6 +1420,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="5000 events, 1 round, 4 s")
     parser.add_argument("--write-docs", action="store_true", help=f"update {DOCS.name}")
+    parser.add_argument("--json", type=Path, default=None, help="write latency samples as JSON")
     args = parser.parse_args(argv)
     quick = args.quick
     plan = Plan(
@@ -1279,6 +1434,8 @@ def main(argv: list[str] | None = None) -> int:
         profile=args.profile,
         seed=args.seed,
         fetch_samples=3 if quick else 15,
+        lateness_count=20 if quick else 200,
+        lateness_seconds=4.0 if quick else 20.0,
         worker_command=tuple(shlex.split(args.worker_command))
         if args.worker_command
         else (str(TRIPWIRE), "worker"),
@@ -1286,7 +1443,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     load_at_start = loadavg()
-    report, summary = run(plan, args.out / ("quick" if quick else "full"))
+    run_dir = args.out / ("quick" if quick else "full")
+    report, summary = run(plan, run_dir)
+    if args.json:
+        shutil.copyfile(run_dir / "figures.json", args.json)
     print(report)
     if summary is not None:
         print(f"\nProfile ({args.profile}):\n{summary}")
