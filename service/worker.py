@@ -24,6 +24,8 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     created = loop.run_until_complete(ensure_topics(settings))
     if created:
         logger.info("created topics: %s", ", ".join(created))
+    # Faust creates its data directory without parents.
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
     app, _ = create_app(settings)
     # The CLI configured logging (TRIPWIRE_LOG_FORMAT); Faust must not replace it.
     worker = Worker(app, loglevel=loglevel, loop=loop, quiet=True, override_logging=False)
