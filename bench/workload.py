@@ -4,7 +4,11 @@
 
 writes `automations.json` (Prefect's server JSON, every automation and trigger with an
 explicit uuid5 id derived from the seed), `events.jsonl` (arrival order) and `ticks`
-(`step:5`, the proactive loop's period) into `--out`.
+(`step:5`, the proactive loop's period) into `--out`: the replay format, for
+`tripwire replay`, tests/conformance/check.py-style comparisons and
+bench/prefect_engine.py. `--metric-automations K` appends K metric-trigger
+automations (successes, duration, lateness; one deployment each), which only Tripwire
+evaluates (Prefect's OSS server rejects metric triggers).
 
 The model
 ---------
@@ -724,14 +728,22 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="universe size (default max(50, N/2)); keep it fixed to share events across N",
     )
+    parser.add_argument(
+        "--metric-automations",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also write K metric-trigger automations (Tripwire only: Prefect's OSS server "
+        "rejects metric triggers)",
+    )
     parser.add_argument("--out", type=Path, required=True, metavar="DIR")
     args = parser.parse_args(argv)
     deployments = args.deployments or default_deployments(args.automations)
     universe = Universe.build(args.seed, deployments)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_automations(
-        args.out / "automations.json", generate_automations(universe, args.automations)
-    )
+    automations = generate_automations(universe, args.automations)
+    automations += generate_metric_automations(universe, args.metric_automations)
+    write_automations(args.out / "automations.json", automations)
     write_events(args.out / "events.jsonl", generate_events(universe, args.events))
     (args.out / "ticks").write_text(f"step:{TICK_STEP_SECONDS}\n")
     print(
@@ -740,10 +752,6 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 _METRICS = (
@@ -782,3 +790,7 @@ def generate_metric_automations(universe: Universe, count: int) -> list[dict[str
             }
         )
     return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
