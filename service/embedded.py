@@ -53,6 +53,21 @@ def run_up(settings: Settings) -> int:
             else "no web server"
         )
         _announce(f"stream worker (pid {worker.pid}), {where}")
+        # The action worker turns firings into effects (docs/actions.md).
+        actions = subprocess.Popen(  # our own entry point
+            [sys.executable, "-m", "service.cli", "actions"], env=env
+        )
+        processes.append(actions)
+        where = (
+            f"http://{settings.worker_web_host}:{settings.actions_web_port}"
+            if settings.actions_web_port
+            else "no web server"
+        )
+        prefect = settings.prefect_api_url or "none: set TRIPWIRE_PREFECT_API_URL"
+        _announce(
+            f"action worker (pid {actions.pid}), {where}; dead letters to "
+            f"'{settings.topic_actions_dlq}'; Prefect API: {prefect}"
+        )
         # The API's explain asks the one worker `up` runs, wherever it listens.
         api_env = dict(
             env,

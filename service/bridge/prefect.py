@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import websockets
 from aiokafka import AIOKafkaProducer
@@ -33,6 +34,12 @@ logger = logging.getLogger(__name__)
 
 # Prefect's subscriber re-asks from one minute before the last event it saw.
 REPLAY_MARGIN = timedelta(minutes=1)
+# The server's websocket backfill reads its database, and its event persister writes
+# there only every 5 s (PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL): events
+# published while the bridge was away but not yet persisted when it re-subscribed are
+# in neither the backfill nor the live stream. A second pass over the REST API, this
+# long after each (re)connect, picks them up.
+CATCH_UP_DELAY = 12.0
 SEEN_IDS = 100_000
 
 
@@ -128,6 +135,7 @@ class PrefectBridge:
             self.connections += 1
             logger.info("following %s from %s", self.url, self.since.isoformat())
             stop = asyncio.ensure_future(self.stopping.wait())
+            catch_up = asyncio.ensure_future(self._catch_up(producer, self.since, now))
             try:
                 while True:
                     receive = asyncio.ensure_future(socket.recv())
@@ -140,26 +148,63 @@ class PrefectBridge:
                     await self._handle(producer, orjson.loads(receive.result()))
             finally:
                 stop.cancel()
+                catch_up.cancel()
 
-    async def _handle(self, producer: AIOKafkaProducer, message: dict[str, Any]) -> None:
-        if message.get("type") != "event":
+    async def _catch_up(self, producer: AIOKafkaProducer, since: datetime, until: datetime) -> None:
+        """Read [since, until] again from POST /events/filter once the persister has run."""
+        await asyncio.sleep(CATCH_UP_DELAY)
+        headers = {}
+        if self.settings.prefect_api_key:
+            headers["Authorization"] = f"Bearer {self.settings.prefect_api_key}"
+        base = self.settings.prefect_api_url.rstrip("/")
+        body = {
+            "filter": {
+                "occurred": {"since": since.isoformat(), "until": until.isoformat()},
+                "order": "ASC",
+            },
+            "limit": 50,
+        }
+        try:
+            async with httpx.AsyncClient(timeout=30, headers=headers) as http:
+                page = (await http.post(f"{base}/events/filter", json=body)).json()
+                found = 0
+                while True:
+                    for event in page.get("events") or []:
+                        found += await self._handle(producer, {"type": "event", "event": event})
+                    if not page.get("next_page"):
+                        break
+                    page = (await http.get(page["next_page"])).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            logger.warning("catch-up read of the Prefect events failed: %s", exc)
             return
+        if found:
+            logger.info("catch-up found %d events the stream had not delivered", found)
+
+    async def _handle(self, producer: AIOKafkaProducer, message: dict[str, Any]) -> int:
+        """Produce one event unless already produced; 1 if it was produced."""
+        if message.get("type") != "event":
+            return 0
         event = message.get("event") or {}
         event_id = str(event.get("id", ""))
         if not event_id or event_id in self.seen:
-            return
-        resource_id = str((event.get("resource") or {}).get("prefect.resource.id", ""))
-        await producer.send_and_wait(
-            self.settings.topic_events, orjson.dumps(event), key=resource_id.encode()
-        )
-        self.produced += 1
+            return 0
+        # Marked before the send: the stream and the catch-up pass may both hold it.
         self.seen[event_id] = None
+        resource_id = str((event.get("resource") or {}).get("prefect.resource.id", ""))
+        try:
+            await producer.send_and_wait(
+                self.settings.topic_events, orjson.dumps(event), key=resource_id.encode()
+            )
+        except BaseException:
+            self.seen.pop(event_id, None)  # not produced: a replay must not skip it
+            raise
+        self.produced += 1
         if len(self.seen) > SEEN_IDS:
             self.seen.popitem(last=False)
         try:
             replay_since = _parse(str(event["occurred"])) - REPLAY_MARGIN
         except (KeyError, ValueError):
-            return
+            return 1
         if replay_since > self.since:
             self.since = replay_since
             # At most once a second: a crash replays a little more, and the events topic's
@@ -167,6 +212,7 @@ class PrefectBridge:
             if time.monotonic() - self.saved_at >= 1.0:
                 self._save_checkpoint()
                 self.saved_at = time.monotonic()
+        return 1
 
     def stop(self) -> None:
         self.stopping.set()

@@ -79,8 +79,9 @@ def event(
 class Actions:
     """`tripwire actions` processes of one cluster, sharing one consumer group."""
 
-    def __init__(self, cluster: Cluster, **settings: str) -> None:
+    def __init__(self, cluster: Cluster, group: str = "actions", **settings: str) -> None:
         self.cluster = cluster
+        self.group = group
         self.settings = settings
         self.dlq = f"{cluster.prefix}.actions.dlq"
 
@@ -88,7 +89,7 @@ class Actions:
         return {
             **self.cluster.env(name),
             "TRIPWIRE_TOPIC_ACTIONS_DLQ": self.dlq,
-            "TRIPWIRE_ACTIONS_GROUP": f"{self.cluster.prefix}-actions",
+            "TRIPWIRE_ACTIONS_GROUP": f"{self.cluster.prefix}-{self.group}",
             "TRIPWIRE_ACTIONS_WEB_PORT": str(port),
             **{f"TRIPWIRE_{k.upper()}": v for k, v in self.settings.items()},
         }
