@@ -35,6 +35,7 @@ from service.core.explain import model_version
 from service.messaging.broker import EmbeddedBroker, free_port, wait_ready
 from service.messaging.topics import ensure_topics
 from service.models.automations import parse_automation
+from service.readiness import wait_until_ready
 
 TRIPWIRE = Path(sys.executable).with_name("tripwire")
 TARGET_SECONDS = 1.0
@@ -55,20 +56,10 @@ def automation(threshold: int) -> dict[str, Any]:
     }
 
 
-def wait_http(url: str, process: subprocess.Popen[bytes], seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            msg = f"{url}: the process exited with {process.returncode}"
-            raise SystemExit(msg)
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    msg = f"{url} did not become ready"
-    raise SystemExit(msg)
+def wait_http(url: str, process: subprocess.Popen[bytes]) -> None:
+    if not wait_until_ready(url, process, 90):
+        msg = f"{url} did not become ready"
+        raise SystemExit(msg)
 
 
 def percentile(values: list[float], q: float) -> float:

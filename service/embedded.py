@@ -11,7 +11,6 @@ import sys
 import time
 from types import FrameType
 
-import httpx
 import orjson
 
 from service.config import Settings
@@ -20,6 +19,7 @@ from service.messaging.automations import publish_automations
 from service.messaging.broker import EmbeddedBroker, wait_ready
 from service.messaging.topics import ensure_topics
 from service.models.automations import parse_automations
+from service.readiness import wait_until_ready
 
 __all__ = ["run_up"]
 
@@ -77,7 +77,11 @@ def run_up(settings: Settings) -> int:
             [sys.executable, "-m", "service.cli", "api"], env=api_env
         )
         processes.append(api)
-        _wait_ready(f"http://{settings.api_host}:{settings.api_port}/readyz", api)
+        # Announce the API only once it answers, so the next command in a script works.
+        ready_url = f"http://{settings.api_host}:{settings.api_port}/readyz"
+        if not wait_until_ready(ready_url, api):
+            msg = f"the automations API did not become ready at {ready_url}"
+            raise ConfigError(msg)
         _announce(
             f"automations API (pid {api.pid}) on http://{settings.api_host}:{settings.api_port}"
             "/api (docs: /api/docs; PREFECT_API_URL can point here)"
@@ -112,20 +116,6 @@ async def _prepare(settings: Settings) -> None:
         automations = parse_automations(orjson.loads(mirror.read_bytes()))
         await publish_automations(settings, automations)
         _announce(f"re-published {len(automations)} saved automations from {mirror}")
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
-    # Announce the API only once it answers, so the next command in a script works.
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    msg = f"the automations API did not become ready at {url}"
-    raise ConfigError(msg)
 
 
 def _wait(processes: list[subprocess.Popen[bytes]]) -> int:

@@ -233,14 +233,7 @@ def create_api(settings: Settings) -> FastAPI:
         existing = catalog.get(id)
         if existing is None:
             return JSONResponse(_NOT_FOUND, status_code=404)
-        checked = _checked(automation, id, allow_self_trigger)
-        stored = Stored(
-            checked,
-            created=existing.created,
-            updated=datetime.now(UTC),
-            owner_resource=existing.owner_resource,
-        )
-        await catalog.put(stored)
+        await catalog.put(existing.revised(_checked(automation, id, allow_self_trigger)))
         return Response(status_code=204)
 
     @app.patch("/api/automations/{id}", status_code=204, tags=["Automations"])
@@ -256,13 +249,7 @@ def create_api(settings: Settings) -> FastAPI:
         updated = existing.automation.model_copy(update={"enabled": automation.enabled})
         if automation.enabled:
             _checked(updated, id, allow_self_trigger)
-        stored = Stored(
-            updated,
-            created=existing.created,
-            updated=datetime.now(UTC),
-            owner_resource=existing.owner_resource,
-        )
-        await catalog.put(stored)
+        await catalog.put(existing.revised(updated))
         return Response(status_code=204)
 
     @app.delete("/api/automations/{id}", status_code=204, tags=["Automations"])

@@ -53,6 +53,15 @@ class Stored:
                 related.add(f"prefect.deployment.{extra['deployment_id']}")
         return related
 
+    def revised(self, automation: Automation) -> Stored:
+        """A new version of this automation: same `created` and owner, `updated` now."""
+        return Stored(
+            automation,
+            created=self.created,
+            updated=datetime.now(UTC),
+            owner_resource=self.owner_resource,
+        )
+
     def to_json(self) -> dict[str, Any]:
         """Prefect's `Automation` response shape."""
         data = self.automation.model_dump(mode="json")

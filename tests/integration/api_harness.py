@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from dataclasses import dataclass
 
 import httpx
 
 from service.messaging.broker import free_port
+from service.readiness import wait_until_ready
 from tests.integration.harness import TRIPWIRE, Cluster, Worker
 
 
@@ -50,30 +50,15 @@ def start_api(cluster: Cluster, name: str = "api", worker_urls: str = "", token:
     )
     handle = Worker(name, process, log, log_file, port)
     cluster.workers.append(handle)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, handle.log_text()
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return Api(handle, port, token)
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
+    if wait_until_ready(f"http://127.0.0.1:{port}/readyz", process):
+        return Api(handle, port, token)
     msg = f"the API did not become ready:\n{handle.log_text()}"
     raise AssertionError(msg)
 
 
 def wait_worker_ready(worker: Worker, timeout: float = 90) -> None:
     """Wait until a worker answers /readyz with 200 (automations loaded, tables recovered)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert worker.process.poll() is None, worker.log_text()
-        try:
-            url = f"http://127.0.0.1:{worker.web_port}/readyz"
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    msg = f"worker {worker.name} did not become ready:\n{worker.log_text()}"
-    raise AssertionError(msg)
+    url = f"http://127.0.0.1:{worker.web_port}/readyz"
+    if not wait_until_ready(url, worker.process, timeout):
+        msg = f"worker {worker.name} did not become ready:\n{worker.log_text()}"
+        raise AssertionError(msg)
