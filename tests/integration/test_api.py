@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from service.messaging.broker import EmbeddedBroker
+from tests.integration.actions_harness import Actions, firing
 from tests.integration.api_harness import Api, start_api, wait_worker_ready
 from tests.integration.harness import TRIPWIRE, Cluster, Worker, flow_run_event
 
@@ -190,6 +191,12 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
         {**reactive("bad"), "actions": [{"type": "launch-rocket"}]},
         "actions[0].type",
         "unknown action type",
+    ),
+    (
+        "run-deployment without its deployment",
+        {**reactive("bad"), "actions": [{"type": "run-deployment", "source": "selected"}]},
+        "actions[0]",
+        "deployment_id is required",
     ),
     (
         "missing name",
@@ -506,3 +513,30 @@ def test_prefects_client_authenticates_with_its_api_key(
     seen = drive_with_prefect_client(api, tmp_path, "keyed")
     assert seen["read_name"] == "keyed"
     assert seen["after_delete"] == 404
+
+
+def test_pause_and_resume_automation_actions_go_through_the_api(
+    world: tuple[Cluster, Worker, Api],
+) -> None:
+    cluster, _, api = world
+    with api.client() as http:
+        target_id = http.post("/automations/", json=reactive("to-be-paused")).json()["id"]
+    actions = Actions(cluster, api_url=api.url)
+    actions.start()
+    actions.produce(
+        firing([{"type": "pause-automation", "source": "selected", "automation_id": target_id}])
+    )
+    with api.client() as http:
+        deadline = time.monotonic() + 60
+        while http.get(f"/automations/{target_id}").json()["enabled"]:
+            assert time.monotonic() < deadline, "the action worker did not pause it"
+            time.sleep(0.2)
+        actions.produce(
+            firing(
+                [{"type": "resume-automation", "source": "selected", "automation_id": target_id}]
+            )
+        )
+        while not http.get(f"/automations/{target_id}").json()["enabled"]:
+            assert time.monotonic() < deadline, "the action worker did not resume it"
+            time.sleep(0.2)
+        http.delete(f"/automations/{target_id}")
