@@ -25,7 +25,9 @@ def command() -> str:
             shown.append(str(path.relative_to(ROOT)))
         except ValueError:
             shown.append(str(path))
-    return shlex.join([*shown, *sys.argv[1:]])
+    prefix = f"{ROOT}/"
+    rest = [arg.removeprefix(prefix) for arg in sys.argv[1:]]
+    return shlex.join([*shown, *rest])
 
 
 def machine_lines(cores_note: str = "") -> list[str]:
