@@ -186,6 +186,7 @@ class Figures:
     rocks_disk: int
     rocks_fill_s: float
     encoded: int
+    memory_shared_rss: int
 
 
 def disk_size(path: Path) -> int:
@@ -203,7 +204,11 @@ def measure(buckets: int, sample: int, ticks: int, out: Path, show: bool) -> Fig
     engine = Engine(parsed, store, state_event_id=replay_state_event_id)
     ids = [t.id for t in engine.registry.proactive]
     base = time_ticks(engine, ticks)
+    gc.collect()
+    before = rss_bytes()
     fill(store, ids, buckets, shared=shared, label="memory store", show=show)
+    gc.collect()
+    shared_rss = rss_bytes() - before
     full = time_ticks(engine, ticks)
     tick_ms["memory"] = (base, full)
     say(f"memory store: tick {base:.3f} ms with 0 buckets, {full:.3f} ms with {buckets:,}")
@@ -247,7 +252,7 @@ def measure(buckets: int, sample: int, ticks: int, out: Path, show: bool) -> Fig
     say(f"RocksDB: {disk / buckets:,.0f} bytes on disk per bucket, RSS +{rss / 2**20:,.0f} MiB")
     shutil.rmtree(path, ignore_errors=True)
     encoded = len(encode_bucket(Bucket(NOW, NOW, 0, running_event(0, NOW)), satisfied=False))
-    return Figures(buckets, sample, tick_ms, per_bucket, rss, disk, fill_s, encoded)
+    return Figures(buckets, sample, tick_ms, per_bucket, rss, disk, fill_s, encoded, shared_rss)
 
 
 def say(message: str) -> None:
@@ -284,6 +289,9 @@ def report(f: Figures, ticks: int) -> list[str]:
         f"| memory store, RSS growth ({f.sample:,} buckets, each with its own `last_event`) "
         f"| {f.memory_per_bucket:,.0f} B | {f.memory_per_bucket * f.buckets / mib:,.0f} MiB "
         f"for {f.buckets:,} (extrapolated) |",
+        f"| memory store, RSS growth ({f.buckets:,} buckets sharing 1,000 `last_event`s: the "
+        f"bucket, its key and the store's indexes without the event) "
+        f"| {f.memory_shared_rss / f.buckets:,.0f} B | {f.memory_shared_rss / mib:,.0f} MiB |",
         f"| RocksDB, on disk after a full compaction (lz4) | {f.rocks_disk / f.buckets:,.0f} B "
         f"| {f.rocks_disk / mib:,.0f} MiB for {f.buckets:,} |",
         f"| RocksDB, RSS growth while writing them | {f.rocks_rss / f.buckets:,.0f} B "
