@@ -71,3 +71,32 @@ def test_bench_state_quick_reports_both_stores(tmp_path: Path) -> None:
     assert set(result["tick_ms"]) == {"memory", "rocksdb"}
     assert result["rocks_disk"] > 0
     assert "RocksDB (`RocksDBStateStore`)" in done.stdout
+
+
+def test_prefect_driver_reproduces_prefects_recorded_firings() -> None:
+    """The benchmark's Prefect driver matches the conformance expectations Prefect recorded.
+
+    Three scenarios (proactive for_each, compound within, a follows leader arriving late)
+    keep the driver honest without running all twenty (about two minutes).
+    """
+    engine = (
+        f"{ROOT / '.venv-prefect' / 'bin' / 'python'} {ROOT / 'bench' / 'prefect_engine.py'} "
+        "--automations {automations} --events {events} {ticks} {args}"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tests" / "conformance" / "check.py"),
+            "--engine",
+            engine,
+            "19",
+            "27",
+            "35",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "3 passed, 0 failed" in done.stdout
