@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import subprocess
@@ -162,6 +163,7 @@ def main() -> int:
     parser.add_argument("--changes", type=int, default=40)
     parser.add_argument("--quick", action="store_true", help="5 changes, no docs")
     parser.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
+    parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args()
     changes = 5 if args.quick else args.changes
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
@@ -170,6 +172,8 @@ def main() -> int:
         except SystemExit:
             sys.stderr.write((Path(tmp) / "processes.log").read_text(errors="replace")[-3000:])
             raise
+    if args.json is not None:
+        args.json.write_text(json.dumps(figures))
     section = report(figures, changes)
     print(section)
     if args.write_docs and not args.quick:

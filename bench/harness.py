@@ -13,12 +13,13 @@ the next), and passes `--write-docs` on so that each rewrites its own section:
    the memory and RocksDB stores; memory and disk per open bucket;
 4. `bench/bench_e2e.py`: workers on the embedded broker: throughput with one and two
    workers, latency percentiles, proactive lateness;
+5. `bench/bench_api.py`: time from an API change to the worker evaluating it;
 
 then `bench/plots.py` draws the PNGs into docs/img/ and the summary section at the top
 of docs/benchmarks.md lists the machine, every command and how long it took.
 `--quick` runs the quick variant of each (a smoke run of the harness: it writes
-nothing into docs/, and its plots go to bench/out/plots). The e2e step is skipped in
-`--quick` unless `--with-e2e` is given (it needs a minute more).
+nothing into docs/, and its plots go to bench/out/plots). The e2e and api steps are
+skipped in `--quick` unless `--with-e2e` is given (they need a minute more).
 """
 
 from __future__ import annotations
@@ -36,12 +37,13 @@ from report import command, loadavg, machine_lines, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-STEPS = ("core", "prefect", "state", "e2e")
+STEPS = ("core", "prefect", "state", "e2e", "api")
 SCRIPTS = {
     "core": "bench_core.py",
     "prefect": "bench_prefect.py",
     "state": "bench_state.py",
     "e2e": "bench_e2e.py",
+    "api": "bench_api.py",
 }
 
 
@@ -52,16 +54,16 @@ def say(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run; writes no docs")
-    parser.add_argument("--with-e2e", action="store_true", help="include e2e in --quick")
+    parser.add_argument("--with-e2e", action="store_true", help="include e2e and api in --quick")
     parser.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
-    parser.add_argument("--skip", default="", help="steps to skip: core,prefect,state,e2e")
+    parser.add_argument("--skip", default="", help="steps to skip: core,prefect,state,e2e,api")
     parser.add_argument("--out", type=Path, default=BENCH / "out")
     args = parser.parse_args(argv)
     if args.quick and args.write_docs:
         parser.error("--quick figures do not go into the docs")
     skip = {s for s in args.skip.split(",") if s}
     if args.quick and not args.with_e2e:
-        skip.add("e2e")
+        skip.update({"e2e", "api"})
     figures = args.out / "figures" / ("quick" if args.quick else "full")
     figures.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
