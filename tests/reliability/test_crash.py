@@ -1,0 +1,147 @@
+"""Workers killed and replaced mid-run lose no firing: the firings topic equals replay's set.
+
+Seeds are printed; TRIPWIRE_RELIABILITY_SEED reruns one. The figures lines
+(`RELIABILITY {...}`, shown with `pytest -s`) are the ones in docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.integration.actions_harness import Actions
+from tests.integration.api_harness import wait_worker_ready
+from tests.integration.harness import Cluster, Worker
+from tests.integration.http_target import Target, always, http_target
+from tests.reliability.support import firing_ids, missing_by_automation, replay, report
+from tests.reliability.workload import Workload, automations, generate
+
+SEED = int(os.environ.get("TRIPWIRE_RELIABILITY_SEED", "11"))
+
+
+def _with_webhooks(workload: Workload, target: Target) -> Workload:
+    target.on("/effect", always(200))
+    return Workload(
+        automations(f"{target.url}/effect"), workload.events, workload.keys, workload.start
+    )
+
+
+def _finish(
+    cluster: Cluster, workload: Workload, tmp: Path, target: Target, name: str, **figures: object
+) -> None:
+    """Wait for every expected firing, compare with replay, then check each effect ran once."""
+    expected = replay(workload, tmp)
+    assert not expected.proactive, "the workload's proactive windows must outlast the run"
+    ids = firing_ids(
+        cluster,
+        set(expected.by_id),
+        timeout=float(os.environ.get("TRIPWIRE_RELIABILITY_WAIT", "300")),
+        settle=3,
+    )
+    got = set(ids)
+    if got != set(expected.by_id):
+        records = cluster.firings(lambda recs: len(recs) >= len(ids), timeout=30)
+        (tmp / "firings-on-topic.jsonl").write_bytes(b"\n".join(orjson.dumps(r) for r in records))
+    assert got == set(expected.by_id), (
+        f"missing {missing_by_automation(expected, got)}, "
+        f"unexpected {len(got - set(expected.by_id))}"
+    )
+    # A redelivered record is the same firing: same id, same content but for fired_at.
+    target.wait_for("/effect", len(expected.by_id), timeout=300)
+    time.sleep(2)  # a late second call would show here
+    effects = Counter(r.headers["Idempotency-Key"] for r in target.to("/effect"))
+    line = report(
+        name,
+        ids,
+        expected,
+        effects=len(effects),
+        effects_repeated=sum(1 for n in effects.values() if n > 1),
+        **figures,
+    )
+    assert set(effects) == {f"{i}:0" for i in expected.by_id}
+    assert line["effects_repeated"] == 0, [k for k, n in effects.items() if n > 1][:5]
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="finding of issue 11, open: after SIGKILLs some buckets miss events they had "
+    "counted (a per-run threshold fires 3 events late) and composites consume other child "
+    "firings than replay; without kills the same run matches replay exactly "
+    "(docs/reliability.md)",
+)
+def test_sigkill_at_random_points_loses_no_firing_and_repeats_no_effect(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    rng = random.Random(SEED)  # noqa: S311 - a seeded test plan, not a secret
+    count = int(os.environ.get("TRIPWIRE_RELIABILITY_EVENTS", "100000"))
+    kills = int(os.environ.get("TRIPWIRE_RELIABILITY_KILLS", "5"))
+    cuts = sorted(rng.sample(range(count // 20, count - count // 20), kills))
+    delays = [round(rng.uniform(0.2, 3.0), 2) for _ in cuts]
+    print(f"\nseed {SEED}: SIGKILL after producing events {cuts}, {delays} s after ready")
+    with http_target() as target:
+        workload = _with_webhooks(generate(SEED, count), target)
+        cluster.publish(workload.automations)
+        Actions(cluster).start()
+        records = workload.records()
+        worker = cluster.start_worker("w1")
+        begun = time.monotonic()
+        done = 0
+        for cut, delay in zip(cuts, delays, strict=True):
+            cluster.produce(records[done:cut])
+            done = cut
+            wait_worker_ready(worker)
+            time.sleep(delay)
+            assert worker.process.poll() is None, worker.log_text()[-3000:]
+            worker.stop(signal.SIGKILL)
+            worker = cluster.start_worker("w1")
+        cluster.produce(records[done:])
+        _finish(
+            cluster,
+            workload,
+            tmp_path,
+            target,
+            "sigkill",
+            seed=SEED,
+            events=count,
+            kills=len(cuts),
+            seconds=round(time.monotonic() - begun),
+        )
+        assert worker.process.poll() is None
+
+
+def test_a_second_worker_joins_then_the_first_leaves_and_nothing_is_lost(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    count = 30_000
+    with http_target() as target:
+        workload = _with_webhooks(generate(SEED + 1, count), target)
+        cluster.publish(workload.automations)
+        Actions(cluster).start()
+        records = workload.records()
+        begun = time.monotonic()
+        first: Worker = cluster.start_worker("w1")
+        cluster.produce(records[: count // 3])
+        wait_worker_ready(first)
+        second = cluster.start_worker("w2")
+        cluster.produce(records[count // 3 : 2 * count // 3])
+        wait_worker_ready(second)
+        assert first.stop(signal.SIGTERM) == 0, first.log_text()[-3000:]
+        cluster.produce(records[2 * count // 3 :])
+        _finish(
+            cluster,
+            workload,
+            tmp_path,
+            target,
+            "rebalance",
+            seed=SEED + 1,
+            events=count,
+            seconds=round(time.monotonic() - begun),
+        )
+        assert second.process.poll() is None
