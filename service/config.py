@@ -74,6 +74,14 @@ class Settings(BaseSettings):
             "forgotten first beyond this)"
         ),
     )
+    max_buckets_per_trigger: int = Field(
+        1_000_000,
+        ge=1,
+        description=(
+            "open buckets one trigger may hold in one partition; beyond it a new key's match "
+            "is skipped with a warning and counted (tripwire_state_limit_rejections)"
+        ),
+    )
     emit_state_events: bool = Field(
         True, description="publish prefect.automation.triggered events to the events topic"
     )

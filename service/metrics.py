@@ -19,6 +19,7 @@ __all__ = [
     "FIRINGS",
     "MATCHES",
     "OPEN_BUCKETS",
+    "STATE_LIMIT_REJECTIONS",
     "TICK_SECONDS",
     "exposition",
 ]
@@ -48,6 +49,10 @@ CONSUMER_LAG = Gauge(
     "tripwire_consumer_lag", "records behind the partition's high watermark", ["topic", "partition"]
 )
 OPEN_BUCKETS = Gauge("tripwire_open_buckets", "buckets held by this worker's partitions")
+STATE_LIMIT_REJECTIONS = Counter(
+    "tripwire_state_limit_rejections",
+    "matches skipped because their trigger holds TRIPWIRE_MAX_BUCKETS_PER_TRIGGER buckets",
+)
 TICK_SECONDS = Histogram(
     "tripwire_tick_seconds",
     "duration of one proactive tick (evaluation and sweeps)",

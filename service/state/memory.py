@@ -128,6 +128,10 @@ class MemoryStateStore:
     def bucket_count(self) -> int:
         return len(self._buckets)
 
+    def trigger_bucket_count(self, trigger_id: str) -> int:
+        """Open buckets of one trigger (the per-trigger bound of service/core/limits.py)."""
+        return len(self._trigger_keys.get(trigger_id, ()))
+
     # -- held expect events -----------------------------------------------------------
     def held(self, trigger_id: str, key: BucketKey) -> list[HeldEvent]:
         return list(self._held.get((trigger_id, key), ()))
