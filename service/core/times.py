@@ -24,14 +24,24 @@ def micros(duration: timedelta) -> int:
     return duration // _ONE_US
 
 
+_MIN_US = to_us(datetime.min.replace(tzinfo=UTC))
+_MAX_US = to_us(datetime.max.replace(tzinfo=UTC))
+
+
 def from_us(value: int) -> datetime:
-    """The aware UTC datetime of a microsecond timestamp."""
-    return _EPOCH + timedelta(microseconds=value)
+    """The aware UTC datetime of a microsecond timestamp, clamped to what datetime holds.
+
+    An event at 9999-12-31 has a window ending past datetime's range (and one at 0001-01-01
+    a look-back starting before it); the integers stay exact, only their text is clamped.
+    """
+    return _EPOCH + timedelta(microseconds=min(max(value, _MIN_US), _MAX_US))
 
 
 def us_to_iso(value: int) -> str:
     """`2026-01-01T00:01:00Z` for whole seconds, else six fractional digits (replay contract)."""
     moment = from_us(value)
+    # %Y is not zero-padded below the year 1000 on every platform; the contract wants four.
+    year = f"{moment.year:04d}"
     if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return year + moment.strftime("-%m-%dT%H:%M:%S.%fZ")
+    return year + moment.strftime("-%m-%dT%H:%M:%SZ")

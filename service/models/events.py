@@ -8,9 +8,11 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from service.errors import ValidationFailed
 from service.models.errors import validated
 
 __all__ = [
+    "MAX_EVENT_DEPTH",
     "MAX_EVENT_NAME_LENGTH",
     "MAX_LABELS_PER_RESOURCE",
     "MAX_RELATED_RESOURCES",
@@ -21,6 +23,15 @@ __all__ = [
 MAX_EVENT_NAME_LENGTH = 1024
 MAX_LABELS_PER_RESOURCE = 500
 MAX_RELATED_RESOURCES = 100
+# Nesting levels of an event's JSON, the event object being level 1. Tripwire writes the
+# event back inside match, state and firing records with orjson, which refuses more than
+# 254 levels in all; 128 leaves the rest to the enclosing records (composite firings nest
+# their children's events). Prefect sets no limit (docs/semantics.md).
+MAX_EVENT_DEPTH = 128
+# Fields whose shape the model checks (flat strings and label maps): never deep.
+_SHALLOW_FIELDS = frozenset(
+    {"id", "occurred", "event", "resource", "related", "follows", "received"}
+)
 
 
 def _check_labels(labels: dict[str, str]) -> dict[str, str]:
@@ -97,4 +108,28 @@ class Event(BaseModel):
 
 def parse_event(data: Any) -> Event:
     """Validate one decoded event object; raise `ValidationFailed` naming field and rule."""
-    return validated(lambda: Event.model_validate(data))
+    event = validated(lambda: Event.model_validate(data))
+    deep = _too_deep(data)
+    if deep is not None:
+        msg = f"nested more than {MAX_EVENT_DEPTH} levels deep"
+        raise ValidationFailed([(deep, msg)])
+    return event
+
+
+def _too_deep(data: dict[str, Any]) -> str | None:
+    """The top-level field nested past MAX_EVENT_DEPTH, if any; the payload and extras only.
+
+    The whole event is kept and written back as it came, ignored extra fields included.
+    """
+    for name, value in data.items():
+        if name in _SHALLOW_FIELDS or not isinstance(value, dict | list):
+            continue
+        stack: list[tuple[Any, int]] = [(value, 2)]
+        while stack:
+            node, level = stack.pop()
+            if level > MAX_EVENT_DEPTH:
+                return name
+            for child in node.values() if isinstance(node, dict) else node:
+                if isinstance(child, dict | list):
+                    stack.append((child, level + 1))
+    return None
