@@ -66,6 +66,12 @@ def failing_first(times: int, status: int = 500) -> Behaviour:
 HANG = -1  # a behaviour answering HANG holds the request for `hang_seconds`
 
 
+class _Server(ThreadingHTTPServer):
+    # The default backlog of 5 refuses connections when many requests hang at once.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 @contextmanager
 def http_target() -> Iterator[Target]:
     target = Target(port=free_port())
@@ -97,8 +103,7 @@ def http_target() -> Iterator[Target]:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", target.port), Handler)
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", target.port), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
