@@ -206,7 +206,9 @@ def create_api(settings: Settings) -> FastAPI:
     ) -> dict[str, Any]:
         """Create an automation (Prefect's route; an `id` in the body is honoured)."""
         automation_id = automation.id or uuid.uuid4()
-        if automation.id is None and len(catalog.automations) >= settings.max_automations:
+        existing = catalog.get(automation_id)
+        # A client-chosen id that is not stored yet is a new automation too.
+        if existing is None and len(catalog.automations) >= settings.max_automations:
             message = (
                 f"this API holds {settings.max_automations} automations, its limit; "
                 "delete some or raise TRIPWIRE_MAX_AUTOMATIONS"
@@ -214,7 +216,6 @@ def create_api(settings: Settings) -> FastAPI:
             raise Refused(("body",), message, "value_error.limit")
         checked = _checked(automation, automation_id, allow_self_trigger)
         now = datetime.now(UTC)
-        existing = catalog.get(automation_id)
         stored = Stored(
             Automation.model_validate(checked.model_dump(exclude={"owner_resource"})),
             created=existing.created if existing else now,

@@ -1,0 +1,113 @@
+"""Resource limits through the real processes: each is a setting, and hitting it is a clear
+refusal (a dead letter with its reason, a 422 naming the setting), never a crash."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from service.models.automations import parse_automations
+from tests.integration.api_harness import start_api, wait_worker_ready
+from tests.integration.harness import Cluster, flow_run_event
+
+LIMIT = 2_000
+
+
+def _sized(size: int, number: int, now: datetime) -> bytes:
+    """A valid flow-run event of exactly `size` bytes (its payload padded)."""
+    event: dict[str, Any] = flow_run_event(f"run-{number}", "Failed", now, number=number)
+    event["payload"] = {"pad": ""}
+    bare = len(orjson.dumps(event))
+    event["payload"]["pad"] = "x" * (size - bare)
+    raw = orjson.dumps(event)
+    assert len(raw) == size
+    return raw
+
+
+def _metric(port: int, name: str) -> float:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    lines = [line for line in text.splitlines() if line.startswith(name)]
+    return float(lines[0].rsplit(" ", 1)[1]) if lines else 0.0
+
+
+def test_events_over_the_size_limit_are_dead_lettered_and_the_rest_fire(cluster: Cluster) -> None:
+    cluster.max_event_bytes = LIMIT  # TRIPWIRE_MAX_EVENT_BYTES of the worker
+    cluster.publish(
+        parse_automations(
+            [
+                {
+                    "name": "every-failure",
+                    "trigger": {
+                        "type": "event",
+                        "posture": "Reactive",
+                        "expect": ["prefect.flow-run.Failed"],
+                        "match": {"prefect.resource.id": "prefect.flow-run.*"},
+                        "for_each": ["prefect.resource.id"],
+                        "threshold": 1,
+                        "within": 0,
+                    },
+                    "actions": [{"type": "do-nothing"}],
+                }
+            ]
+        )
+    )
+    worker = cluster.start_worker("w1")
+    wait_worker_ready(worker)
+    now = datetime.now(UTC)
+    sizes = [LIMIT - 1, LIMIT, LIMIT + 1, 900_000, 500, LIMIT + 1_000]
+    records = [_sized(size, n + 1, now) for n, size in enumerate(sizes)]
+    cluster.produce((b"k", raw) for raw in records)
+
+    fits = [raw for raw in records if len(raw) <= LIMIT]
+    over = [raw for raw in records if len(raw) > LIMIT]
+    firings = cluster.firings(lambda recs: len(recs) >= len(fits), timeout=60, settle=2)
+    assert sorted(f["triggering_event"]["id"] for f in firings) == sorted(
+        orjson.loads(raw)["id"] for raw in fits
+    )
+    dead = cluster.read(cluster.settings.topic_events_dlq, lambda recs: len(recs) >= len(over))
+    assert [r.value for r in dead] == over
+    for record in dead:
+        reason = dict(record.headers)["tripwire.reason"].decode()
+        assert reason == (
+            f"invalid event: record of {len(record.value)} bytes is over the {LIMIT}-byte limit"
+        )
+    assert _metric(worker.web_port, 'tripwire_events_dead_lettered_total{reason="too_large"}') == 3
+    assert worker.process.poll() is None
+
+
+def test_the_api_refuses_automations_past_its_limit_naming_the_setting(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRIPWIRE_MAX_AUTOMATIONS", "3")
+    api = start_api(cluster)
+    body = {
+        "name": "a",
+        "trigger": {"type": "event", "posture": "Reactive", "expect": ["x"], "threshold": 1},
+        "actions": [{"type": "do-nothing"}],
+    }
+    with api.client() as http:
+        made = [http.post("/automations/", json={**body, "name": f"a{i}"}) for i in range(3)]
+        assert [r.status_code for r in made] == [201, 201, 201]
+        refused = [
+            http.post("/automations/", json={**body, "name": "one-too-many"}),
+            # A new client-chosen id is a new automation too.
+            http.post("/automations/", json={**body, "name": "new-id", "id": str(uuid.uuid4())}),
+        ]
+        for answer in refused:
+            assert answer.status_code == 422, answer.text
+            (error,) = answer.json()["exception_detail"]
+            assert "TRIPWIRE_MAX_AUTOMATIONS" in error["msg"]
+            assert error["type"] == "value_error.limit"
+        assert http.post("/automations/count").json() == 3
+        # Re-posting a stored id revises it: allowed at the limit.
+        first = made[0].json()
+        again = http.post("/automations/", json={**body, "name": "renamed", "id": first["id"]})
+        assert again.status_code == 201, again.text
+        assert http.delete(f"/automations/{made[1].json()['id']}").status_code == 204
+        assert http.post("/automations/", json={**body, "name": "fits"}).status_code == 201
+        assert http.post("/automations/count").json() == 3
