@@ -30,7 +30,9 @@ async def follow_automations(runtime: Runtime, mirror: Path | None = None) -> No
         for key, value in changes.items():
             changed |= _apply(current, key, value)
         if changed:
-            runtime.set_registry(Registry.build(current.values()))
+            # Sorted by id: every worker, and every restart, builds the same load order
+            # whatever order the topic's partitions were fetched in.
+            runtime.set_registry(Registry.build(sorted(current.values(), key=_by_id)))
             if mirror is not None:
                 write_mirror(mirror, current.values())
 
@@ -45,6 +47,10 @@ async def follow_automations(runtime: Runtime, mirror: Path | None = None) -> No
         await task
     finally:
         task.cancel()
+
+
+def _by_id(automation: Automation) -> str:
+    return str(automation.id)
 
 
 def _apply(current: dict[str, Automation], key_bytes: bytes, value: bytes | None) -> bool:

@@ -43,10 +43,13 @@ async def compose_batch(runtime: Runtime, table: PartitionTable, events: Sequenc
                 pending.append(await runtime.dead_letter(message, reason, "bad_child_firing"))
                 continue
             parent = registry.composites.get(parent_id)
-            if parent is None or store.child_applied(parent_id, firing.id):
-                continue  # deleted since, or a re-sent firing already applied
-            store.mark_child_applied(parent_id, firing.id)
+            if parent is None or store.child_record_applied(parent_id, message.offset):
+                continue  # deleted since, or a redelivered record applied already
+            store.mark_child_record(parent_id, message.offset)
             touched[message.partition] = store
+            if store.child_applied(parent_id, firing.id):
+                continue  # evaluate sent this firing again: applied already
+            store.mark_child_applied(parent_id, firing.id)
             # The parent fires at its child's firing time: the same instant in Prefect,
             # where the composite is evaluated inside the child's transaction.
             trigger: CompiledComposite = parent

@@ -20,7 +20,7 @@ from service.state.documents import Position
 from topologies.partitioning import match_partition
 from topologies.runtime import Runtime
 
-__all__ = ["decode_event", "route_batch", "send_matches"]
+__all__ = ["decode_event", "route_batch", "send_matches", "with_positions"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,10 +79,7 @@ async def route_batch(runtime: Runtime, events: Sequence[Any]) -> None:
             reason = f"routing failed: {exc!r}"
             pending.append(await runtime.dead_letter(message, reason, "routing_failed"))
             continue
-        routed += [
-            (match, (message.partition, message.offset, index))
-            for index, match in enumerate(matches)
-        ]
+        routed += with_positions(matches, message.partition, message.offset)
     pending += await send_matches(runtime, routed)
     await asyncio.gather(*pending)
     # Once per batch, not per record: the hot path stays free of metric calls.
@@ -90,6 +87,27 @@ async def route_batch(runtime: Runtime, events: Sequence[Any]) -> None:
     MATCHES.inc(len(routed))
     _BATCH.observe(len(events))
     _SECONDS.observe(time.perf_counter() - started)
+
+
+def with_positions(
+    matches: list[Match], partition: int, offset: int
+) -> list[tuple[Match, Position]]:
+    """Each match with its source position: (partition, offset, ordinal).
+
+    The ordinal counts earlier matches of the same (trigger, key) in this routing (more
+    than one only when an event releases followers). It must not depend on the order of
+    other triggers' matches: that order follows the registry, which another process (a
+    restart, a new automation) may build differently, and evaluate's redelivery guard
+    compares positions across processes.
+    """
+    seen: dict[tuple[str, tuple[str, ...]], int] = {}
+    out = []
+    for match in matches:
+        bucket = (match.trigger.id, match.key)
+        ordinal = seen.get(bucket, 0)
+        seen[bucket] = ordinal + 1
+        out.append((match, (partition, offset, ordinal)))
+    return out
 
 
 async def send_matches(

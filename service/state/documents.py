@@ -51,6 +51,9 @@ class DocumentStore(MemoryStateStore):
         # (trigger, key) -> ({events partition: (offset, index)}, wall of last use)
         self._guards: dict[tuple[str, BucketKey], tuple[dict[int, tuple[int, int]], int]] = {}
         self._applied_children: dict[str, list[str]] = {}
+        # composite -> offset of the last child-firings record applied (its partition is
+        # this store's: child firings are keyed by automation).
+        self._child_offsets: dict[str, int] = {}
 
     # -- writes mark their document dirty -------------------------------------------
     def put_bucket(
@@ -118,6 +121,20 @@ class DocumentStore(MemoryStateStore):
         """Has this child firing (by its deterministic id) been applied already?"""
         return firing_id in self._applied_children.get(composite_id, ())
 
+    def child_record_applied(self, composite_id: str, offset: int) -> bool:
+        """Was this child-firings record (by offset) applied already?
+
+        A restart re-reads every record after the last committed offset, however many
+        there are; the recent-ids window below only has to catch firings that evaluate
+        sent again as new records.
+        """
+        applied = self._child_offsets.get(composite_id)
+        return applied is not None and offset <= applied
+
+    def mark_child_record(self, composite_id: str, offset: int) -> None:
+        self._child_offsets[composite_id] = offset
+        self._dirty_composites.add(composite_id)
+
     def mark_child_applied(self, composite_id: str, firing_id: str) -> None:
         """Remember a child firing applied to a composite (its most recent ones)."""
         recent = self._applied_children.setdefault(composite_id, [])
@@ -134,7 +151,13 @@ class DocumentStore(MemoryStateStore):
         for composite_id in sorted(self._dirty_composites):
             rows = self._children.get(composite_id, [])
             applied = self._applied_children.get(composite_id, [])
-            value = orjson.dumps({"c": [firing_json(f) for f in rows], "a": applied})
+            value = orjson.dumps(
+                {
+                    "c": [firing_json(f) for f in rows],
+                    "a": applied,
+                    "o": self._child_offsets.get(composite_id),
+                }
+            )
             out.append((_COMPOSITE + composite_id.encode(), value))
         for trigger_id in sorted(self._dirty_metrics):
             out.append((_METRIC + trigger_id.encode(), self.metric_state(trigger_id)))
@@ -176,6 +199,8 @@ class DocumentStore(MemoryStateStore):
                 rows = [firing_from_json(row) for row in composite["c"]]
                 super().put_child_firings(composite_id, rows)
                 self._applied_children[composite_id] = list(composite["a"])
+                if composite.get("o") is not None:
+                    self._child_offsets[composite_id] = composite["o"]
                 continue
             if doc_key.startswith(_METRIC):
                 super().put_metric_state(doc_key[1:].decode(), value)

@@ -14,7 +14,6 @@ from collections import Counter
 from pathlib import Path
 
 import orjson
-import pytest
 
 from tests.integration.actions_harness import Actions
 from tests.integration.api_harness import wait_worker_ready
@@ -69,13 +68,6 @@ def _finish(
     assert line["effects_repeated"] == 0, [k for k, n in effects.items() if n > 1][:5]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="finding of issue 11, open: after SIGKILLs some buckets miss events they had "
-    "counted (a per-run threshold fires 3 events late) and composites consume other child "
-    "firings than replay; without kills the same run matches replay exactly "
-    "(docs/reliability.md)",
-)
 def test_sigkill_at_random_points_loses_no_firing_and_repeats_no_effect(
     cluster: Cluster, tmp_path: Path
 ) -> None:
