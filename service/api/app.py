@@ -13,6 +13,7 @@ from fastapi import Body, FastAPI, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from service import metrics
 from service.api import filters
@@ -134,6 +135,17 @@ def create_api(settings: Settings) -> FastAPI:
             for e in exc.errors()
         ]
         return _unprocessable(errors, exc.body)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        # FastAPI answers a body it cannot decode (not UTF-8, say) with a bare 400; an
+        # invalid body is a 422 in Prefect's shape, like every other invalid body here.
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            error = _error(("body",), "the body could not be read as JSON", "json_invalid")
+            return _unprocessable([error], None)
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(Refused)
     async def _refused(request: Request, exc: Refused) -> JSONResponse:

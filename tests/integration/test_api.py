@@ -540,3 +540,25 @@ def test_pause_and_resume_automation_actions_go_through_the_api(
             assert time.monotonic() < deadline, "the action worker did not resume it"
             time.sleep(0.2)
         http.delete(f"/automations/{target_id}")
+
+
+def test_a_body_that_is_not_utf8_json_is_a_422_in_prefects_shape(
+    world: tuple[Cluster, Worker, Api],
+) -> None:
+    # Found by tests/reliability/test_api_fuzz.py: FastAPI's own answer was a bare 400.
+    _, _, api = world
+    with api.client() as http:
+        before = http.post("/automations/count").json()
+        for method, path in [
+            ("POST", "/automations/"),
+            ("POST", "/automations/filter"),
+            ("PUT", f"/automations/{uuid.uuid4()}"),
+        ]:
+            response = http.request(
+                method, path, content=b"\xb8T2", headers={"Content-Type": "application/json"}
+            )
+            assert response.status_code == 422, (path, response.text)
+            (detail,) = response.json()["exception_detail"]
+            assert detail["loc"] == ["body"]
+            assert detail["type"] == "json_invalid"
+        assert http.post("/automations/count").json() == before
