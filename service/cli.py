@@ -58,11 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser(
         "up",
-        help="run the embedded default: a local broker, a worker and the API (Ctrl-C stops all)",
+        help="run the embedded default: broker, worker, API and action worker (Ctrl-C stops all)",
         description=(
             "Start a local Kafka-protocol broker (Tansu) on TRIPWIRE_KAFKA_BOOTSTRAP, "
             "create the topics, re-publish the automations saved in TRIPWIRE_DATA_DIR, "
-            "and run one stream worker and the automations API."
+            "and run one stream worker, the automations API and an action worker."
         ),
     )
     commands.add_parser(
