@@ -8,8 +8,11 @@ from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from service.core.evaluator import evaluate_event
+from service.core.limits import may_open_bucket
+from service.core.times import MINUTE
+from service.core.triggers import CompiledEventTrigger
 from service.messaging.records import decode_matches
-from service.metrics import BATCH_SIZE, EVALUATION_SECONDS
+from service.metrics import BATCH_SIZE, EVALUATION_SECONDS, STATE_LIMIT_REJECTIONS
 from service.state.documents import DocumentStore
 from topologies.runtime import Fired, Runtime
 from topologies.tables import PartitionTable, settle
@@ -29,6 +32,7 @@ async def evaluate_batch(runtime: Runtime, table: PartitionTable, events: Sequen
     fired: list[Fired] = []
     touched: dict[int, DocumentStore] = {}
     pending: list[Awaitable[Any]] = []
+    limit = runtime.settings.max_buckets_per_trigger
     async with runtime.lock:
         registry = runtime.registry
         for event in events:
@@ -48,6 +52,10 @@ async def evaluate_batch(runtime: Runtime, table: PartitionTable, events: Sequen
                     continue  # its automation was deleted or disabled since routing
                 if store.already_applied(trigger_id, key, match.source):
                     continue  # routed again after a crash, or redelivered: applied already
+                if trigger is not None and not may_open_bucket(store, trigger_id, key, limit):
+                    # Not marked applied: a refused key must not cost state either.
+                    _refuse(trigger, limit, match.event.id, match.wall)
+                    continue
                 try:
                     if trigger is not None:
                         firings = evaluate_event(trigger, key, match.event, match.wall, store)
@@ -75,3 +83,23 @@ async def evaluate_batch(runtime: Runtime, table: PartitionTable, events: Sequen
         await settle(runtime, fired, pending, table, touched)
     _BATCH.observe(len(events))
     _SECONDS.observe(time.perf_counter() - started)
+
+
+_last_warned: dict[str, int] = {}
+
+
+def _refuse(trigger: CompiledEventTrigger, limit: int, event_id: str, wall: int) -> None:
+    STATE_LIMIT_REJECTIONS.inc()
+    # One line per trigger per minute: a flood of new keys must not flood the log too.
+    if wall - _last_warned.get(trigger.id, -MINUTE) < MINUTE:
+        return
+    _last_warned[trigger.id] = wall
+    logger.warning(
+        "trigger %s of automation %s holds %d buckets in a partition, its limit "
+        "(TRIPWIRE_MAX_BUCKETS_PER_TRIGGER): matches for new keys are skipped, e.g. event %s",
+        trigger.id,
+        trigger.automation.id,
+        limit,
+        event_id,
+        extra={"automation_id": trigger.automation.id, "trigger_id": trigger.id},
+    )

@@ -111,3 +111,48 @@ def test_the_api_refuses_automations_past_its_limit_naming_the_setting(
         assert http.delete(f"/automations/{made[1].json()['id']}").status_code == 204
         assert http.post("/automations/", json={**body, "name": "fits"}).status_code == 201
         assert http.post("/automations/count").json() == 3
+
+
+def test_a_trigger_at_its_bucket_limit_skips_new_keys_and_keeps_its_buckets(
+    cluster: Cluster,
+) -> None:
+    # The limit is per partition: topics of one partition hold every bucket in one place.
+    cluster.partitions = 1
+    cluster.prefix += "p1"
+    cluster.create_topics()
+    cluster.publish(
+        parse_automations(
+            [
+                {
+                    "name": "second-failure-per-run",
+                    "trigger": {
+                        "type": "event",
+                        "posture": "Reactive",
+                        "expect": ["prefect.flow-run.Failed"],
+                        "match": {"prefect.resource.id": "prefect.flow-run.*"},
+                        "for_each": ["prefect.resource.id"],
+                        "threshold": 2,
+                        "within": 3600,
+                    },
+                    "actions": [{"type": "do-nothing"}],
+                }
+            ]
+        )
+    )
+    worker = cluster.start_worker("w1", {"TRIPWIRE_MAX_BUCKETS_PER_TRIGGER": "3"})
+    wait_worker_ready(worker)
+    now = datetime.now(UTC)
+    runs = ["r1", "r2", "r3", "r4", "r5"]
+    first = [flow_run_event(run, "Failed", now, number=n + 1) for n, run in enumerate(runs)]
+    # r1 has a bucket and fires on its second failure; r5 was refused a bucket, so its
+    # second failure is refused again and never fires.
+    second = [
+        flow_run_event("r5", "Failed", now, number=105),
+        flow_run_event("r1", "Failed", now, number=101),
+    ]
+    cluster.produce_events(first + second, key=b"one-order")
+    firings = cluster.firings(lambda recs: len(recs) >= 1, timeout=60, settle=3)
+    assert [f["bucket"]["prefect.resource.id"] for f in firings] == ["prefect.flow-run.r1"]
+    assert _metric(worker.web_port, "tripwire_state_limit_rejections_total") == 3
+    assert "TRIPWIRE_MAX_BUCKETS_PER_TRIGGER" in worker.log_text()
+    assert worker.process.poll() is None
