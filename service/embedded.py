@@ -43,40 +43,19 @@ def run_up(settings: Settings) -> int:
         asyncio.run(_prepare(settings))
         _announce(f"Kafka-protocol broker (Tansu, in memory) on {broker.bootstrap}")
         env = dict(os.environ, TRIPWIRE_KAFKA_BOOTSTRAP=broker.bootstrap)
-        worker = subprocess.Popen(  # our own entry point
-            [sys.executable, "-m", "service.cli", "worker"], env=env
-        )
-        processes.append(worker)
-        where = (
-            f"http://{settings.worker_web_host}:{settings.worker_web_port}"
-            if settings.worker_web_port
-            else "no web server"
-        )
-        _announce(f"stream worker (pid {worker.pid}), {where}")
+        host = settings.worker_web_host
+        worker = _spawn("worker", env, processes)
+        _announce(f"stream worker (pid {worker.pid}), {_web(host, settings.worker_web_port)}")
         # The action worker turns firings into effects (docs/actions.md).
-        actions = subprocess.Popen(  # our own entry point
-            [sys.executable, "-m", "service.cli", "actions"], env=env
-        )
-        processes.append(actions)
-        where = (
-            f"http://{settings.worker_web_host}:{settings.actions_web_port}"
-            if settings.actions_web_port
-            else "no web server"
-        )
+        actions = _spawn("actions", env, processes)
         prefect = settings.prefect_api_url or "none: set TRIPWIRE_PREFECT_API_URL"
         _announce(
-            f"action worker (pid {actions.pid}), {where}; dead letters to "
-            f"'{settings.topic_actions_dlq}'; Prefect API: {prefect}"
+            f"action worker (pid {actions.pid}), {_web(host, settings.actions_web_port)}; "
+            f"dead letters to '{settings.topic_actions_dlq}'; Prefect API: {prefect}"
         )
         # The API's explain asks the one worker `up` runs, wherever it listens.
-        api_env = dict(
-            env,
-            TRIPWIRE_WORKER_URLS=f"http://{settings.worker_web_host}:{settings.worker_web_port}",
-        )
-        api = subprocess.Popen(  # our own entry point
-            [sys.executable, "-m", "service.cli", "api"], env=api_env
-        )
-        processes.append(api)
+        worker_url = f"http://{host}:{settings.worker_web_port}"
+        api = _spawn("api", dict(env, TRIPWIRE_WORKER_URLS=worker_url), processes)
         # Announce the API only once it answers, so the next command in a script works.
         ready_url = f"http://{settings.api_host}:{settings.api_port}/readyz"
         if not wait_until_ready(ready_url, api):
@@ -102,6 +81,20 @@ def run_up(settings: Settings) -> int:
                 process.kill()
         broker.stop()
         _announce("stopped")
+
+
+def _spawn(
+    command: str, env: dict[str, str], processes: list[subprocess.Popen[bytes]]
+) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(  # noqa: S603  # our own entry point, fixed commands
+        [sys.executable, "-m", "service.cli", command], env=env
+    )
+    processes.append(process)
+    return process
+
+
+def _web(host: str, port: int) -> str:
+    return f"http://{host}:{port}" if port else "no web server"
 
 
 async def _prepare(settings: Settings) -> None:
