@@ -182,11 +182,6 @@ def create_api(settings: Settings) -> FastAPI:
     async def health() -> bool:
         return True
 
-    @app.get("/api/ready", tags=["Root"])
-    async def api_ready(response: Response) -> dict[str, bool]:
-        response.status_code = 200 if catalog.loaded else 503
-        return {"ready": catalog.loaded}
-
     @app.get("/api/admin/version", tags=["Admin"])
     async def version() -> str:
         return PREFECT_API_VERSION
