@@ -10,6 +10,7 @@ import faust
 from service.config import Settings
 from service.messaging.compat import install_faust_patch
 from topologies.automations import follow_automations
+from topologies.batches import unfinished_stays_uncommitted
 from topologies.compose import compose_batch
 from topologies.evaluate import evaluate_batch
 from topologies.explain import register_explain
@@ -97,19 +98,23 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     async def route(stream: Any) -> None:
         """Decode, validate and order events; fan them out as matches."""
         async for batch_events in stream.take_events(batch, within=linger):
-            await route_batch(runtime, batch_events)
+            await unfinished_stays_uncommitted(batch_events, route_batch(runtime, batch_events))
 
     @app.agent(matches, name="evaluate")
     async def evaluate(stream: Any) -> None:
         """Apply matches to the buckets of this worker's partitions."""
         async for batch_events in stream.take_events(batch, within=linger):
-            await evaluate_batch(runtime, buckets, batch_events)
+            await unfinished_stays_uncommitted(
+                batch_events, evaluate_batch(runtime, buckets, batch_events)
+            )
 
     @app.agent(child_firings, name="compose")
     async def compose(stream: Any) -> None:
         """Combine child firings into composite firings."""
         async for batch_events in stream.take_events(batch, within=linger):
-            await compose_batch(runtime, composites, batch_events)
+            await unfinished_stays_uncommitted(
+                batch_events, compose_batch(runtime, composites, batch_events)
+            )
 
     @buckets.table.on_recover
     async def _buckets_recovered() -> None:
