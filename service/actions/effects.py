@@ -304,8 +304,7 @@ async def _run_deployment(run: ActionRun, spec: RunDeployment, services: Service
         "job_variables": spec.job_variables,
     }
     response = await services.prefect.create_flow_run(deployment_id, body, run.prefect_headers())
-    run.details["status_code"] = response.status_code
-    raise_for_response(response, spec.type)
+    _answered(run, response, spec.type)
     flow_run = response.json()
     run.details["flow_run_id"] = flow_run.get("id")
     run.details["flow_run_name"] = flow_run.get("name")
@@ -318,8 +317,7 @@ async def _deployment_command(run: ActionRun, spec: DeploymentCommand, services:
     response = await services.prefect.request(
         "POST", f"/deployments/{deployment_id}/{verb}", headers=run.prefect_headers()
     )
-    run.details["status_code"] = response.status_code
-    raise_for_response(response, spec.type)
+    _answered(run, response, spec.type)
 
 
 async def _set_state(
@@ -330,9 +328,14 @@ async def _set_state(
     response = await services.prefect.set_flow_run_state(
         flow_run_id, state, force, run.prefect_headers()
     )
+    _answered(run, response, what)
+    _accepted(response, "Failed to set state")
+
+
+def _answered(run: ActionRun, response: httpx.Response, what: str) -> None:
+    """Record the target's status code with the run, then fail on an error answer."""
     run.details["status_code"] = response.status_code
     raise_for_response(response, what)
-    _accepted(response, "Failed to set state")
 
 
 def _accepted(response: httpx.Response, prefix: str) -> None:
@@ -375,14 +378,13 @@ async def _flow_run_command(run: ActionRun, spec: FlowRunCommand, services: Serv
         response = await services.prefect.request(
             "POST", f"/flow_runs/{flow_run_id}/resume", headers=headers
         )
-        raise_for_response(response, spec.type)
+        _answered(run, response, spec.type)
         _accepted(response, "Failed to resume flow run")
         return
     response = await services.prefect.request(
         "DELETE", f"/flow_runs/{flow_run_id}", headers=headers
     )
-    run.details["status_code"] = response.status_code
-    raise_for_response(response, spec.type)
+    _answered(run, response, spec.type)
 
 
 def _webhook_headers(run: ActionRun) -> dict[str, str]:
@@ -422,9 +424,8 @@ async def _send(
     response = await services.http.request(
         method, url, content=body.encode(), headers={**headers, **_webhook_headers(run)}
     )
-    run.details["status_code"] = response.status_code
     run.details["response_body"] = response.text[:1000]
-    raise_for_response(response, run.spec.type)
+    _answered(run, response, run.spec.type)
 
 
 async def _call_webhook(run: ActionRun, spec: CallWebhook, services: Services) -> None:
@@ -457,8 +458,7 @@ async def _work_pool_command(run: ActionRun, spec: WorkPoolCommand, services: Se
     response = await services.prefect.patch_work_pool(
         str(pool["name"]), {"is_paused": spec.type == "pause-work-pool"}, run.prefect_headers()
     )
-    run.details["status_code"] = response.status_code
-    raise_for_response(response, spec.type)
+    _answered(run, response, spec.type)
 
 
 async def _work_queue_command(run: ActionRun, spec: WorkQueueCommand, services: Services) -> None:
@@ -470,8 +470,7 @@ async def _work_queue_command(run: ActionRun, spec: WorkQueueCommand, services: 
         json={"is_paused": spec.type == "pause-work-queue"},
         headers=run.prefect_headers(),
     )
-    run.details["status_code"] = response.status_code
-    raise_for_response(response, spec.type)
+    _answered(run, response, spec.type)
 
 
 async def _automation_command(run: ActionRun, spec: AutomationCommand, services: Services) -> None:
@@ -483,8 +482,7 @@ async def _automation_command(run: ActionRun, spec: AutomationCommand, services:
         json={"enabled": spec.type == "resume-automation"},
         headers=run.prefect_headers(),
     )
-    run.details["status_code"] = response.status_code
-    raise_for_response(response, spec.type)
+    _answered(run, response, spec.type)
 
 
 def _render_tree(value: Any, context: dict[str, Any]) -> Any:
