@@ -33,6 +33,7 @@ from report import command, machine_lines, write_section
 
 from service.config import Settings
 from service.core.explain import model_version
+from service.embedded import stop_processes
 from service.messaging.broker import EmbeddedBroker, free_port, wait_ready
 from service.messaging.topics import ensure_topics
 from service.models.automations import parse_automation
@@ -116,13 +117,7 @@ def measure(changes: int, root: Path) -> dict[str, list[float]]:
             round_trip.append(answered - sent)
         return {"propagation": propagation, "round_trip": round_trip}
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(processes)
         broker.stop()
 
 

@@ -21,7 +21,7 @@ from service.messaging.topics import ensure_topics
 from service.models.automations import parse_automations
 from service.readiness import wait_until_ready
 
-__all__ = ["run_up"]
+__all__ = ["run_up", "stop_processes"]
 
 
 def _announce(message: str) -> None:
@@ -71,16 +71,21 @@ def run_up(settings: Settings) -> int:
         )
         return _wait(processes)
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(processes)
         broker.stop()
         _announce("stopped")
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]], seconds: float = 30) -> None:
+    """SIGTERM every process still running, then kill those that outlive `seconds`."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _spawn(
