@@ -9,6 +9,7 @@ __all__ = [
     "DecodeError",
     "ServiceError",
     "StateStoreError",
+    "TableClosed",
     "ValidationFailed",
 ]
 
@@ -50,3 +51,14 @@ class StateStoreError(ServiceError):
     """
 
     retriable = True
+
+
+class TableClosed(StateStoreError):
+    """The worker is stopping and its tables are closed; the batch was not written.
+
+    Its offsets stay uncommitted, so the next owner of the partition reads it again.
+
+    Operator action: none; this is part of a clean shutdown.
+    """
+
+    retriable = False

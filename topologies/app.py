@@ -9,6 +9,8 @@ import faust
 
 from service.config import Settings
 from service.messaging.compat import install_faust_patch
+from service.messaging.ordered_fetch import install_ordered_fetch
+from service.state.documents import DocumentStore
 from topologies.automations import follow_automations
 from topologies.batches import unfinished_stays_uncommitted
 from topologies.compose import compose_batch
@@ -28,6 +30,7 @@ logger = logging.getLogger(__name__)
 def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     """A configured Faust app and the runtime its agents share."""
     install_faust_patch(settings.fetch_wait_ms)
+    install_ordered_fetch()
     runtime = Runtime(settings)
     app = faust.App(
         settings.app_id,
@@ -64,7 +67,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         topic(settings.topic_child_firings),
     )
 
-    def table(name: str) -> PartitionTable:
+    def table(name: str, stores: dict[int, DocumentStore]) -> PartitionTable:
         return PartitionTable(
             app.Table(
                 name,
@@ -77,10 +80,12 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
                     key_serializer="raw",
                     value_serializer="raw",
                 ),
-            )
+            ),
+            stores,
         )
 
-    buckets, composites = table("buckets"), table("composites")
+    buckets = table("buckets", runtime.evaluate_stores)
+    composites = table("composites", runtime.compose_stores)
 
     async def send(
         topic_name: str,
@@ -118,13 +123,22 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
 
     @buckets.table.on_recover
     async def _buckets_recovered() -> None:
-        buckets.load(runtime.evaluate_stores, app)
+        buckets.load(app)
         runtime.recovered_tables.add("buckets")
 
     @composites.table.on_recover
     async def _composites_recovered() -> None:
-        composites.load(runtime.compose_stores, app)
+        composites.load(app)
         runtime.recovered_tables.add("composites")
+
+    @app.on_partitions_revoked.connect
+    async def _revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # Sent once the agents finished their batches. A revoked partition may go to
+        # another worker, and a store kept here would be stale by the time it returns:
+        # the tick would write it over the new owner's documents. Recovery rebuilds them.
+        async with runtime.lock:
+            buckets.stores.clear()
+            composites.stores.clear()
 
     @app.task
     async def _automations() -> None:

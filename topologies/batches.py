@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
+from service.errors import TableClosed
+
 __all__ = ["unfinished_stays_uncommitted"]
+
+logger = logging.getLogger(__name__)
 
 
 async def unfinished_stays_uncommitted(batch: Sequence[Any], work: Awaitable[None]) -> None:
@@ -16,10 +21,18 @@ async def unfinished_stays_uncommitted(batch: Sequence[Any], work: Awaitable[Non
     offsets on its way out: those events would be lost. One extra reference per message
     keeps the ack from reaching zero, so the offsets stay behind them and the next owner
     of the partition reads them again (the redelivery guards drop what was applied).
+    A batch that met closed tables (the worker is stopping) ends quietly the same way.
     """
     try:
         await work
+    except TableClosed as exc:
+        _keep_uncommitted(batch)
+        logger.info("batch of %d left for the next owner: %s", len(batch), exc)
     except BaseException:
-        for event in batch:
-            event.message.incref()
+        _keep_uncommitted(batch)
         raise
+
+
+def _keep_uncommitted(batch: Sequence[Any]) -> None:
+    for event in batch:
+        event.message.incref()

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable
 from functools import partial
-from typing import Any
 
 from service.core.evaluator import (
     EXPIRED_BUCKET_BUFFER,
@@ -16,6 +14,7 @@ from service.core.evaluator import (
 )
 from service.core.times import MINUTE
 from service.core.triggers import CompiledEventTrigger
+from service.errors import TableClosed
 from service.metrics import OPEN_BUCKETS, TICK_SECONDS
 from topologies.partitioning import match_partition
 from topologies.route import send_matches
@@ -36,41 +35,49 @@ def _owns_global(trigger: CompiledEventTrigger, *, partition: int, partitions: i
 
 async def tick(runtime: Runtime, table: PartitionTable) -> int:
     """One periodic pass at the wall clock; returns how many firings it made."""
-    if not runtime.automations_loaded.is_set():
+    if not runtime.automations_loaded.is_set() or table.closed:
         return 0
     started = time.perf_counter()
-    settings = runtime.settings
-    pending: list[Awaitable[Any]] = []
-    fired: list[Fired] = []
     async with runtime.lock:
-        wall = runtime.now()
-        registry = runtime.registry
-        # Lost followers go through the matches topic like any routed event.
-        lost = runtime.router.release_lost_followers(wall)
-        pending += await send_matches(runtime, [(match, None) for match in lost])
-        as_of = wall + runtime.router.clock.offset()
-        for partition, store in runtime.evaluate_stores.items():
-            # A trigger without for_each has one global bucket, kept where its key
-            # routes; every partition evaluates the buckets it holds.
-            fired.extend(
-                evaluate_all_proactively(
-                    registry,
-                    as_of,
-                    wall,
-                    store,
-                    owns_global=partial(
-                        _owns_global, partition=partition, partitions=settings.partitions
-                    ),
-                )
-            )
-            fired.extend(runtime.metrics_for(partition, store).evaluate(wall))
-            sweep_held_events(wall, store)
-            fired.extend(
-                sweep_expired_buckets(registry, as_of - EXPIRED_BUCKET_BUFFER, as_of, wall, store)
-            )
-            store.forget_guards_before(wall - GUARD_RETENTION)
-        runtime.router.ordering.forget_expired(wall)
-        await settle(runtime, fired, pending, table, runtime.evaluate_stores)
-        OPEN_BUCKETS.set(sum(store.bucket_count() for store in runtime.evaluate_stores.values()))
+        try:
+            with table.forget_on_failure():
+                fired = await _tick(runtime, table)
+        except TableClosed:
+            return 0  # the worker is stopping; the next owner's tick does this
+        OPEN_BUCKETS.set(sum(store.bucket_count() for store in table.stores.values()))
     TICK_SECONDS.observe(time.perf_counter() - started)
+    return fired
+
+
+async def _tick(runtime: Runtime, table: PartitionTable) -> int:
+    settings = runtime.settings
+    fired: list[Fired] = []
+    wall = runtime.now()
+    registry = runtime.registry
+    # Lost followers go through the matches topic like any routed event.
+    lost = runtime.router.release_lost_followers(wall)
+    pending = await send_matches(runtime, [(match, None) for match in lost])
+    as_of = wall + runtime.router.clock.offset()
+    for partition, store in table.stores.items():
+        # A trigger without for_each has one global bucket, kept where its key
+        # routes; every partition evaluates the buckets it holds.
+        fired.extend(
+            evaluate_all_proactively(
+                registry,
+                as_of,
+                wall,
+                store,
+                owns_global=partial(
+                    _owns_global, partition=partition, partitions=settings.partitions
+                ),
+            )
+        )
+        fired.extend(runtime.metrics_for(partition, store).evaluate(wall))
+        sweep_held_events(wall, store)
+        fired.extend(
+            sweep_expired_buckets(registry, as_of - EXPIRED_BUCKET_BUFFER, as_of, wall, store)
+        )
+        store.forget_guards_before(wall - GUARD_RETENTION)
+    runtime.router.ordering.forget_expired(wall)
+    await settle(runtime, fired, pending, table, table.stores)
     return len(fired)

@@ -46,6 +46,7 @@ class Runtime:
         # Prefect's seen-id cache, follower buffer and events clock live in process
         # memory too (spec §9.3, §7.1); they are rebuilt as events arrive.
         self.router = Router(self.registry, MemoryStateStore(max_seen=settings.max_seen_ids))
+        # Per partition, cached over the buckets and composites tables (PartitionTable).
         self.evaluate_stores: dict[int, DocumentStore] = {}
         self.compose_stores: dict[int, DocumentStore] = {}
         self._metric_evaluators: dict[int, tuple[Registry, MetricTriggers]] = {}
@@ -66,14 +67,6 @@ class Runtime:
         """
         self._last_wall = max(self._last_wall + 1, time.time_ns() // 1000)
         return self._last_wall
-
-    @staticmethod
-    def partition_store(stores: dict[int, DocumentStore], partition: int) -> DocumentStore:
-        """The store of one partition, created empty the first time it is needed."""
-        store = stores.get(partition)
-        if store is None:
-            store = stores[partition] = DocumentStore()
-        return store
 
     def metrics_for(self, partition: int, store: DocumentStore) -> MetricTriggers:
         """The metric triggers over one evaluate partition's store (rebuilt on reload)."""

@@ -1,14 +1,16 @@
-"""The worker's RocksDB-backed Faust tables and how partition stores load and flush them."""
+"""The worker's RocksDB-backed Faust tables and the in-memory stores cached over them."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from faust.types import TP
 
+from service.errors import TableClosed
 from service.state.documents import DocumentStore
 from topologies.runtime import Fired, Runtime, Send
 
@@ -23,22 +25,60 @@ _FAUST_OFFSET_KEY = b"__faust\0offset__"
 class PartitionTable:
     """A raw-bytes Faust table, read and written one partition at a time.
 
+    Each partition's documents are cached in memory as a `DocumentStore`; RocksDB holds
+    what was last written, and a store is only ever RocksDB plus the changes of the batch
+    in flight. So a store is built from RocksDB when first needed, dropped when the
+    partition is revoked, and dropped when a batch that changed it did not finish.
+
     The core's documents carry their own partition (the one the route stage chose), so
     writes go straight to that partition's RocksDB and changelog instead of through
     Faust's "current event", which would be wrong for a batch (broker notes, gap 9).
     """
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, stores: dict[int, DocumentStore]) -> None:
         self.table = table
+        self.stores = stores
 
     def _db(self, partition: int) -> Any:
         return self.table.data._db_for_partition(partition)
+
+    @property
+    def closed(self) -> bool:
+        """Is the table stopping? Faust closes its databases first; nothing may write."""
+        return bool(self.table.should_stop)
 
     def documents(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
         """Every document stored for one partition."""
         for key, value in self._db(partition).items():
             if key != _FAUST_OFFSET_KEY:
                 yield key, value
+
+    def store(self, partition: int) -> DocumentStore:
+        """The in-memory store of one partition, built from RocksDB when first needed."""
+        store = self.stores.get(partition)
+        if store is None:
+            store = self._build(partition)
+        return store
+
+    def _build(self, partition: int) -> DocumentStore:
+        store = self.stores[partition] = DocumentStore()
+        count = store.load(self.documents(partition))
+        logger.info("%s[%d]: loaded %d documents", self.table.name, partition, count)
+        return store
+
+    @contextmanager
+    def forget_on_failure(self) -> Iterator[None]:
+        """Drop every cached store if the block fails or is cancelled.
+
+        A batch that stopped half-way may have changed stores without writing them; the
+        next batch or tick would otherwise write those changes, and with them the
+        redelivery guards of matches whose firings were never sent.
+        """
+        try:
+            yield
+        except BaseException:
+            self.stores.clear()
+            raise
 
     async def write(self, partition: int, store: DocumentStore, send: Send) -> None:
         """Persist a store's changed documents: local RocksDB, then the changelog.
@@ -47,6 +87,7 @@ class PartitionTable:
         send buffer; once they are acknowledged, the persisted offset Faust recovers from
         is moved past them, as Faust's own changelog callback would.
         """
+        self._raise_if_closed(partition)
         documents = store.flush()
         if not documents:
             return
@@ -60,25 +101,25 @@ class PartitionTable:
                 db.put(key, value)
             pending.append(await send(topic, key, value, partition, None))
         sent = await asyncio.gather(*pending)
+        self._raise_if_closed(partition)  # closed while the changelog was written
         last = max(metadata.offset for metadata in sent)
         self.table.data.set_persisted_offset(TP(topic, partition), last)
+
+    def _raise_if_closed(self, partition: int) -> None:
+        if self.closed:
+            msg = f"{self.table.name}[{partition}]: the table is closed, the worker is stopping"
+            raise TableClosed(msg)
 
     def active_partitions(self, app: Any) -> set[int]:
         """The table partitions this worker owns right now."""
         topic = self.table.changelog_topic.get_topic_name()
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
 
-    def load(self, stores: dict[int, DocumentStore], app: Any) -> None:
-        """Rebuild the in-memory stores of the active partitions from RocksDB."""
-        active = self.active_partitions(app)
-        for partition in list(stores):
-            if partition not in active:
-                del stores[partition]
-        for partition in sorted(active):
-            store = DocumentStore()
-            count = store.load(self.documents(partition))
-            stores[partition] = store
-            logger.info("%s[%d]: loaded %d documents", self.table.name, partition, count)
+    def load(self, app: Any) -> None:
+        """Rebuild the stores of the active partitions from RocksDB (after a recovery)."""
+        self.stores.clear()
+        for partition in sorted(self.active_partitions(app)):
+            self._build(partition)
 
 
 async def settle(

@@ -1,0 +1,168 @@
+"""Faust consumer fix: each source partition's records reach the agents in order, none skipped.
+
+Around a rebalance Faust's consumer can hand out records that are not the next ones
+after the committed offset: records fetched for an earlier generation or before the
+post-recovery seek (Faust resumes the partitions, then seeks them to their committed
+offsets), from positions far ahead of the commit. Faust reads the jump from its read
+offset to such a record as a gap in the log (as compaction or transaction markers
+leave) and counts every offset in it as acknowledged, and it drops the records that
+arrive again from the seek offset as already read. The next commit then passes records
+that no agent ever saw: the reliability suite's rebalance test lost events, match and
+child-firing records this way (docs/reliability.md, "Found by this suite").
+
+`Positions` keeps, per source partition, the offset of the next record to hand out:
+
+* from an assignment until the seek after recovery, nothing is handed out: where the
+  fetcher stands is unknown, and the seek puts it at the committed offset (or, with
+  nothing committed, the records must start at the log's beginning);
+* a record below the next offset was handed out already (the seek went back) and is
+  dropped;
+* a record above it means records were skipped: the partition is sought back and the
+  rest of that fetch is dropped. If a fetch made after that still starts above it, the
+  offsets really are missing from the log (compaction, transaction markers) and the
+  record is handed out, as Faust would.
+
+Changelog partitions are left alone: recovery reads them in bulk, and compacted ones
+are full of real gaps.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from enum import Enum
+from typing import Any
+
+__all__ = ["Decision", "Positions", "install_ordered_fetch"]
+
+logger = logging.getLogger(__name__)
+
+
+class Decision(Enum):
+    """What to do with a fetched record."""
+
+    HAND_OUT = "hand out"
+    DROP = "drop"
+    SEEK_BACK = "seek back"
+
+
+class Positions:
+    """Per source partition: the next offset to hand out, and where a hole was sought back."""
+
+    def __init__(self) -> None:
+        self.next: dict[Any, int] = {}
+        self.blocked: set[Any] = set()
+        self.sought_back: dict[Any, int] = {}  # partition -> the fetch it was sought back in
+
+    def assigned(self, partitions: Iterable[Any]) -> None:
+        """A new assignment: hold every partition until it is sought."""
+        self.next.clear()
+        self.sought_back.clear()
+        self.blocked = set(partitions)
+
+    def sought(self, partition: Any, offset: int | None) -> None:
+        """The partition was sought to `offset`.
+
+        None: nothing committed yet. The consumer then starts at the log's beginning
+        (auto_offset_reset "earliest") but Faust does not seek, so the fetcher may still
+        stand where an earlier generation left it; the first record must be the log's
+        first, and one past it is sought back (a log that starts later is a real gap).
+        """
+        self.blocked.discard(partition)
+        self.sought_back.pop(partition, None)
+        self.next[partition] = offset if offset is not None and offset >= 0 else 0
+
+    def decide(self, partition: Any, offset: int, fetch: int) -> Decision:
+        """Hand out, drop, or seek back for the record at `offset`, read in fetch `fetch`."""
+        if partition in self.blocked:
+            return Decision.DROP
+        expected = self.next.get(partition)
+        if expected is not None:
+            if offset < expected:
+                return Decision.DROP
+            if offset > expected:
+                sought_in = self.sought_back.get(partition)
+                if sought_in is None:
+                    self.sought_back[partition] = fetch
+                    return Decision.SEEK_BACK
+                if sought_in == fetch:
+                    return Decision.DROP
+                # A fetch made after seeking back still starts past it: a real gap.
+        self.next[partition] = offset + 1
+        self.sought_back.pop(partition, None)
+        return Decision.HAND_OUT
+
+
+_installed = False
+
+
+def install_ordered_fetch() -> None:
+    """Patch faust-streaming 0.15's base consumer (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    from faust.transport.consumer import Consumer
+
+    getmany = Consumer.getmany
+    seek = Consumer.seek
+    perform_seek = Consumer.perform_seek
+    on_assigned = Consumer.on_partitions_assigned
+    fetches = [0]
+
+    def positions_of(consumer: Any) -> Positions:
+        positions: Positions | None = consumer.__dict__.get("_tripwire_positions")
+        if positions is None:
+            positions = consumer.__dict__["_tripwire_positions"] = Positions()
+        return positions
+
+    async def ordered_getmany(
+        self: Any,
+        timeout: float,  # noqa: ASYNC109  # Faust's signature
+    ) -> AsyncIterator[tuple[Any, Any]]:
+        positions = positions_of(self)
+        fetches[0] += 1
+        fetch = fetches[0]
+        async for tp, message in getmany(self, timeout):
+            if self._is_changelog_tp(tp):
+                yield tp, message
+                continue
+            expected = positions.next.get(tp)
+            decision = positions.decide(tp, message.offset, fetch)
+            if decision is Decision.SEEK_BACK and expected is not None:
+                logger.warning(
+                    "%s[%d]: record %d arrived where %d was next; seeking back to it",
+                    tp.topic,
+                    tp.partition,
+                    message.offset,
+                    expected,
+                    extra={"topic": tp.topic, "partition": tp.partition},
+                )
+                await seek(self, tp, expected)
+            if decision is not Decision.HAND_OUT:
+                continue
+            # Faust drops a record below its read offset as read; a stale record may
+            # have moved that offset past records that were never handed out.
+            read = self._read_offset.get(tp)
+            if read is not None and read > message.offset:
+                self._read_offset[tp] = message.offset
+            yield tp, message
+
+    async def ordered_seek(self: Any, partition: Any, offset: int) -> None:
+        await seek(self, partition, offset)
+        positions_of(self).sought(partition, offset)
+
+    async def ordered_perform_seek(self: Any) -> None:
+        await perform_seek(self)
+        positions = positions_of(self)
+        for tp, offset in list(self._read_offset.items()):
+            positions.sought(tp, offset)
+
+    async def ordered_on_assigned(self: Any, assigned: Any, generation_id: int = 0) -> None:
+        positions_of(self).assigned(tp for tp in assigned if not self._is_changelog_tp(tp))
+        await on_assigned(self, assigned, generation_id)
+
+    Consumer.getmany = ordered_getmany  # type: ignore[method-assign]
+    Consumer.seek = ordered_seek  # type: ignore[method-assign]
+    Consumer.perform_seek = ordered_perform_seek  # type: ignore[method-assign]
+    Consumer.on_partitions_assigned = ordered_on_assigned  # type: ignore[method-assign]
+    _installed = True

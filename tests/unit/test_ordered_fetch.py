@@ -1,0 +1,68 @@
+"""The consumer fix's decisions: records go out in order from the seek, none skipped."""
+
+from __future__ import annotations
+
+from service.messaging.ordered_fetch import Decision, Positions
+
+DROP, HAND_OUT, SEEK_BACK = Decision.DROP, Decision.HAND_OUT, Decision.SEEK_BACK
+
+
+def test_nothing_goes_out_between_an_assignment_and_its_seek() -> None:
+    positions = Positions()
+    positions.assigned(["p0"])
+    # The fetcher's position is unknown until the seek: these may be far past the commit.
+    assert positions.decide("p0", 9_472, fetch=1) is DROP
+    positions.sought("p0", 7_059)
+    assert positions.decide("p0", 7_059, fetch=2) is HAND_OUT
+    assert positions.decide("p0", 7_060, fetch=2) is HAND_OUT
+
+
+def test_records_before_the_seek_offset_were_handed_out_already() -> None:
+    positions = Positions()
+    positions.sought("p0", 38)
+    assert [positions.decide("p0", o, fetch=1) for o in (38, 39, 40)] == [HAND_OUT] * 3
+    positions.sought("p0", 38)  # Faust seeks back to the committed offset
+    assert positions.decide("p0", 38, fetch=2) is HAND_OUT  # redelivered: the guards drop it
+    assert positions.decide("p0", 37, fetch=2) is DROP
+
+
+def test_a_stale_record_past_the_next_offset_seeks_back_and_drops_its_fetch() -> None:
+    positions = Positions()
+    positions.sought("p3", 38)
+    assert positions.decide("p3", 55, fetch=1) is SEEK_BACK
+    assert positions.decide("p3", 56, fetch=1) is DROP  # the rest of the stale fetch
+    # After the seek the records come again from 38, in order, 53 and 54 included.
+    assert [positions.decide("p3", o, fetch=2) for o in range(38, 57)] == [HAND_OUT] * 19
+
+
+def test_a_gap_that_a_fresh_fetch_confirms_is_real_and_is_passed() -> None:
+    positions = Positions()
+    positions.sought("p0", 10)
+    assert positions.decide("p0", 10, fetch=1) is HAND_OUT
+    assert positions.decide("p0", 12, fetch=1) is SEEK_BACK  # 11: a transaction marker?
+    assert positions.decide("p0", 12, fetch=2) is HAND_OUT  # fetched again from 11: yes
+    assert positions.decide("p0", 13, fetch=2) is HAND_OUT
+    # The next hole is checked again.
+    assert positions.decide("p0", 20, fetch=3) is SEEK_BACK
+
+
+def test_partitions_each_keep_their_own_position() -> None:
+    positions = Positions()
+    positions.assigned(["a", "b"])
+    positions.sought("a", 5)
+    positions.sought("b", None)  # nothing committed yet: from the log's beginning
+    assert positions.decide("b", 0, fetch=1) is HAND_OUT
+    assert positions.decide("a", 6, fetch=1) is SEEK_BACK
+    assert positions.decide("b", 1, fetch=1) is HAND_OUT
+    positions.assigned(["b"])  # a new generation forgets what it knew
+    assert positions.decide("b", 2, fetch=2) is DROP
+
+
+def test_with_nothing_committed_a_fetcher_left_ahead_is_sought_to_the_beginning() -> None:
+    positions = Positions()
+    positions.assigned(["c0"])
+    # Faust does not seek a partition without a committed offset, so the fetcher can
+    # still stand where the previous generation's reads left it.
+    positions.sought("c0", None)
+    assert positions.decide("c0", 107, fetch=1) is SEEK_BACK
+    assert [positions.decide("c0", o, fetch=2) for o in range(107)] == [HAND_OUT] * 107
