@@ -12,9 +12,11 @@ child-firing records this way (docs/reliability.md, "Found by this suite").
 
 `Positions` keeps, per source partition, the offset of the next record to hand out:
 
-* from an assignment until the seek after recovery, nothing is handed out: where the
-  fetcher stands is unknown, and the seek puts it at the committed offset (or, with
-  nothing committed, the records must start at the log's beginning);
+* from an assignment until the partitions are sought to their committed offsets,
+  nothing is handed out: where the fetcher stands is unknown. Faust seeks after
+  recovery; a record that arrives before that makes the consumer seek first (as Faust
+  itself does when it fetches while paused). With nothing committed, the records must
+  start at the log's beginning;
 * a record below the next offset was handed out already (the seek went back) and is
   dropped;
 * a record above it means records were skipped: the partition is sought back and the
@@ -44,6 +46,7 @@ class Decision(Enum):
     HAND_OUT = "hand out"
     DROP = "drop"
     SEEK_BACK = "seek back"
+    SEEK_COMMITTED = "seek to the committed offsets"
 
 
 class Positions:
@@ -75,7 +78,7 @@ class Positions:
     def decide(self, partition: Any, offset: int, fetch: int) -> Decision:
         """Hand out, drop, or seek back for the record at `offset`, read in fetch `fetch`."""
         if partition in self.blocked:
-            return Decision.DROP
+            return Decision.SEEK_COMMITTED
         expected = self.next.get(partition)
         if expected is not None:
             if offset < expected:
@@ -128,6 +131,9 @@ def install_ordered_fetch() -> None:
                 continue
             expected = positions.next.get(tp)
             decision = positions.decide(tp, message.offset, fetch)
+            if decision is Decision.SEEK_COMMITTED:
+                await ordered_perform_seek(self)
+                continue
             if decision is Decision.SEEK_BACK and expected is not None:
                 logger.warning(
                     "%s[%d]: record %d arrived where %d was next; seeking back to it",

@@ -10,15 +10,18 @@ import os
 import random
 import signal
 import time
+import urllib.request
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 import pytest
 
+from service.models.automations import parse_automations
 from tests.integration.actions_harness import Actions
 from tests.integration.api_harness import wait_worker_ready
-from tests.integration.harness import Cluster, Worker
+from tests.integration.harness import Cluster, Worker, flow_run_event
 from tests.integration.http_target import Target, always, http_target
 from tests.reliability.support import firing_ids, missing_by_automation, replay, report
 from tests.reliability.workload import Workload, automations, generate
@@ -69,13 +72,6 @@ def _finish(
     assert line["effects_repeated"] == 0, [k for k, n in effects.items() if n > 1][:5]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open finding, issues 6 and 11: a worker that is given partitions another "
-    "process held sometimes loses match records it consumed (no firing, no bucket "
-    "update); seen once in CI for this test, more often in the rebalance test; "
-    "docs/reliability.md has the trace",
-)
 def test_sigkill_at_random_points_loses_no_firing_and_repeats_no_effect(
     cluster: Cluster, tmp_path: Path
 ) -> None:
@@ -116,12 +112,6 @@ def test_sigkill_at_random_points_loses_no_firing_and_repeats_no_effect(
         assert worker.process.poll() is None
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open finding, issues 6 and 11: in one run of two to four, match records are "
-    "lost when partitions change hands (no bucket update, no firing); "
-    "docs/reliability.md has the trace",
-)
 def test_a_second_worker_joins_then_the_first_leaves_and_nothing_is_lost(
     cluster: Cluster, tmp_path: Path
 ) -> None:
@@ -151,3 +141,73 @@ def test_a_second_worker_joins_then_the_first_leaves_and_nothing_is_lost(
             seconds=round(time.monotonic() - begun),
         )
         assert second.process.poll() is None
+
+
+STUCK_WITHIN = 12  # seconds: long enough to kill and restart a worker inside it
+
+
+def _open_buckets(worker: Worker, automation_id: str) -> set[str]:
+    url = f"http://127.0.0.1:{worker.web_port}/explain/{automation_id}/"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        answer = orjson.loads(response.read())
+    return {b["key"] for t in answer["triggers"] for b in t.get("buckets", [])}
+
+
+@pytest.mark.parametrize("down", [1.0, STUCK_WITHIN + 2.0], ids=["restart-first", "deadline-first"])
+def test_proactive_deadlines_survive_a_sigkill_and_fire_once(cluster: Cluster, down: float) -> None:
+    """Open proactive buckets live through a SIGKILL; each fires once, never early.
+
+    Either the worker is back before the deadline passes, or the deadline passes while
+    it is down and the restarted worker's first ticks fire it.
+    """
+    (automation,) = parse_automations(
+        [
+            {
+                "name": "stuck-across-a-kill",
+                "trigger": {
+                    "type": "event",
+                    "posture": "Proactive",
+                    "after": ["prefect.flow-run.Running"],
+                    "expect": ["prefect.flow-run.Completed"],
+                    "for_each": ["prefect.resource.id"],
+                    "threshold": 1,
+                    "within": STUCK_WITHIN,
+                },
+                "actions": [{"type": "do-nothing"}],
+            }
+        ]
+    )
+    cluster.publish([automation])
+    worker = cluster.start_worker("w1")
+    wait_worker_ready(worker)
+    stuck = {f"stuck-{i}" for i in range(20)}
+    healthy = {f"healthy-{i}" for i in range(20)}
+    occurred = datetime.now(UTC)
+    events = [
+        flow_run_event(run, "Running", occurred, number=n) for n, run in enumerate(sorted(stuck))
+    ]
+    for n, run in enumerate(sorted(healthy), start=100):
+        events.append(flow_run_event(run, "Running", occurred, number=n))
+        events.append(flow_run_event(run, "Completed", occurred, number=n + 100))
+    cluster.produce_events(events)
+    # Kill only once the healthy runs are settled, so that what fires depends on the
+    # kill and not on how fast a restarted worker re-reads their Completed events.
+    want = {f"prefect.flow-run.{run}" for run in stuck}
+    deadline = time.monotonic() + 60
+    while _open_buckets(worker, str(automation.id)) != want:
+        assert time.monotonic() < deadline, _open_buckets(worker, str(automation.id))
+        time.sleep(0.2)
+    worker.stop(signal.SIGKILL)
+    time.sleep(down)
+    worker = cluster.start_worker("w1")
+    records = cluster.firings(
+        lambda recs: {r["bucket"]["prefect.resource.id"] for r in recs} >= want,
+        timeout=90,
+        settle=2 * cluster.tick_interval + 2,
+    )
+    assert {r["bucket"]["prefect.resource.id"] for r in records} == want
+    assert len({r["id"] for r in records}) == len(stuck), "one firing id per stuck run"
+    due = occurred + timedelta(seconds=STUCK_WITHIN)
+    early = [r for r in records if datetime.fromisoformat(r["fired_at"]) < due]
+    assert not early, early[:3]
+    assert worker.process.poll() is None

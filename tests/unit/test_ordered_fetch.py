@@ -5,13 +5,15 @@ from __future__ import annotations
 from service.messaging.ordered_fetch import Decision, Positions
 
 DROP, HAND_OUT, SEEK_BACK = Decision.DROP, Decision.HAND_OUT, Decision.SEEK_BACK
+SEEK_COMMITTED = Decision.SEEK_COMMITTED
 
 
 def test_nothing_goes_out_between_an_assignment_and_its_seek() -> None:
     positions = Positions()
     positions.assigned(["p0"])
     # The fetcher's position is unknown until the seek: these may be far past the commit.
-    assert positions.decide("p0", 9_472, fetch=1) is DROP
+    assert positions.decide("p0", 9_472, fetch=1) is SEEK_COMMITTED
+    assert positions.decide("p0", 9_473, fetch=1) is SEEK_COMMITTED  # until it is sought
     positions.sought("p0", 7_059)
     assert positions.decide("p0", 7_059, fetch=2) is HAND_OUT
     assert positions.decide("p0", 7_060, fetch=2) is HAND_OUT
@@ -55,7 +57,7 @@ def test_partitions_each_keep_their_own_position() -> None:
     assert positions.decide("a", 6, fetch=1) is SEEK_BACK
     assert positions.decide("b", 1, fetch=1) is HAND_OUT
     positions.assigned(["b"])  # a new generation forgets what it knew
-    assert positions.decide("b", 2, fetch=2) is DROP
+    assert positions.decide("b", 2, fetch=2) is SEEK_COMMITTED
 
 
 def test_with_nothing_committed_a_fetcher_left_ahead_is_sought_to_the_beginning() -> None:
