@@ -31,35 +31,34 @@ async def compose_batch(runtime: Runtime, table: PartitionTable, events: Sequenc
     fired: list[Fired] = []
     touched: dict[int, DocumentStore] = {}
     pending: list[Awaitable[Any]] = []
-    async with runtime.lock:
-        with table.forget_on_failure():
-            registry = runtime.registry
-            for event in events:
-                message = event.message
-                store = table.store(message.partition)
-                try:
-                    parent_id, firing = decode_child_firing(message.value)
-                except Exception as exc:  # noqa: BLE001  # dead-letter, never stop the stream
-                    reason = f"bad child firing: {exc!r}"
-                    pending.append(await runtime.dead_letter(message, reason, "bad_child_firing"))
-                    continue
-                parent = registry.composites.get(parent_id)
-                if parent is None or store.child_record_applied(parent_id, message.offset):
-                    continue  # deleted since, or a redelivered record applied already
-                store.mark_child_record(parent_id, message.offset)
-                touched[message.partition] = store
-                if store.child_applied(parent_id, firing.id):
-                    continue  # evaluate sent this firing again: applied already
-                store.mark_child_applied(parent_id, firing.id)
-                # The parent fires at its child's firing time: the same instant in Prefect,
-                # where the composite is evaluated inside the child's transaction.
-                trigger: CompiledComposite = parent
-                result: Firing | None = child_fired(parent, firing, firing.fired_at, store)
-                while result is not None and trigger.parent is not None:
-                    result = child_fired(trigger.parent, result, result.fired_at, store)
-                    trigger = trigger.parent
-                if result is not None:
-                    fired.append((trigger, result))
-            await settle(runtime, fired, pending, table, touched)
+    async with table.changing(runtime.lock):
+        registry = runtime.registry
+        for event in events:
+            message = event.message
+            store = table.store(message.partition)
+            try:
+                parent_id, firing = decode_child_firing(message.value)
+            except Exception as exc:  # noqa: BLE001  # dead-letter, never stop the stream
+                reason = f"bad child firing: {exc!r}"
+                pending.append(await runtime.dead_letter(message, reason, "bad_child_firing"))
+                continue
+            parent = registry.composites.get(parent_id)
+            if parent is None or store.child_record_applied(parent_id, message.offset):
+                continue  # deleted since, or a redelivered record applied already
+            store.mark_child_record(parent_id, message.offset)
+            touched[message.partition] = store
+            if store.child_applied(parent_id, firing.id):
+                continue  # evaluate sent this firing again: applied already
+            store.mark_child_applied(parent_id, firing.id)
+            # The parent fires at its child's firing time: the same instant in Prefect,
+            # where the composite is evaluated inside the child's transaction.
+            trigger: CompiledComposite = parent
+            result: Firing | None = child_fired(parent, firing, firing.fired_at, store)
+            while result is not None and trigger.parent is not None:
+                result = child_fired(trigger.parent, result, result.fired_at, store)
+                trigger = trigger.parent
+            if result is not None:
+                fired.append((trigger, result))
+        await settle(runtime, fired, pending, table, touched)
     _BATCH.observe(len(events))
     _SECONDS.observe(time.perf_counter() - started)

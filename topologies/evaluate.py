@@ -33,55 +33,54 @@ async def evaluate_batch(runtime: Runtime, table: PartitionTable, events: Sequen
     touched: dict[int, DocumentStore] = {}
     pending: list[Awaitable[Any]] = []
     limit = runtime.settings.max_buckets_per_trigger
-    async with runtime.lock:
-        with table.forget_on_failure():
-            registry = runtime.registry
-            for event in events:
-                message = event.message
-                store = table.store(message.partition)
-                try:
-                    matches = decode_matches(message.value)
-                except Exception as exc:  # noqa: BLE001  # dead-letter, never stop the stream
-                    reason = f"bad match record: {exc!r}"
-                    pending.append(await runtime.dead_letter(message, reason, "bad_match"))
+    async with table.changing(runtime.lock):
+        registry = runtime.registry
+        for event in events:
+            message = event.message
+            store = table.store(message.partition)
+            try:
+                matches = decode_matches(message.value)
+            except Exception as exc:  # noqa: BLE001  # dead-letter, never stop the stream
+                reason = f"bad match record: {exc!r}"
+                pending.append(await runtime.dead_letter(message, reason, "bad_match"))
+                continue
+            for match in matches:
+                trigger_id, key = match.trigger_id, match.key
+                trigger = registry.event_triggers.get(trigger_id)
+                metric = registry.metric_triggers.get(trigger_id)
+                if trigger is None and metric is None:
+                    continue  # its automation was deleted or disabled since routing
+                if store.already_applied(trigger_id, key, match.source):
+                    continue  # routed again after a crash, or redelivered: applied already
+                if trigger is not None and not may_open_bucket(store, trigger_id, key, limit):
+                    # Not marked applied: a refused key must not cost state either.
+                    _refuse(trigger, limit, match.event.id, match.wall)
                     continue
-                for match in matches:
-                    trigger_id, key = match.trigger_id, match.key
-                    trigger = registry.event_triggers.get(trigger_id)
-                    metric = registry.metric_triggers.get(trigger_id)
-                    if trigger is None and metric is None:
-                        continue  # its automation was deleted or disabled since routing
-                    if store.already_applied(trigger_id, key, match.source):
-                        continue  # routed again after a crash, or redelivered: applied already
-                    if trigger is not None and not may_open_bucket(store, trigger_id, key, limit):
-                        # Not marked applied: a refused key must not cost state either.
-                        _refuse(trigger, limit, match.event.id, match.wall)
-                        continue
-                    try:
-                        if trigger is not None:
-                            firings = evaluate_event(trigger, key, match.event, match.wall, store)
-                            fired.extend((trigger, firing) for firing in firings)
-                        elif metric is not None:
-                            # Metric triggers aggregate here and fire only at ticks.
-                            runtime.metrics_for(message.partition, store).observe_one(
-                                metric, match.event
-                            )
-                    except Exception:
-                        owner = trigger if trigger is not None else metric
-                        logger.exception(
-                            "evaluation of event %s failed for trigger %s",
-                            match.event.id,
-                            trigger_id,
-                            extra={
-                                "automation_id": owner.automation.id if owner else None,
-                                "trigger_id": trigger_id,
-                                "event_id": match.event.id,
-                            },
+                try:
+                    if trigger is not None:
+                        firings = evaluate_event(trigger, key, match.event, match.wall, store)
+                        fired.extend((trigger, firing) for firing in firings)
+                    elif metric is not None:
+                        # Metric triggers aggregate here and fire only at ticks.
+                        runtime.metrics_for(message.partition, store).observe_one(
+                            metric, match.event
                         )
-                        continue
-                    store.mark_applied(trigger_id, key, match.source, match.wall)
-                    touched[message.partition] = store
-            await settle(runtime, fired, pending, table, touched)
+                except Exception:
+                    owner = trigger if trigger is not None else metric
+                    logger.exception(
+                        "evaluation of event %s failed for trigger %s",
+                        match.event.id,
+                        trigger_id,
+                        extra={
+                            "automation_id": owner.automation.id if owner else None,
+                            "trigger_id": trigger_id,
+                            "event_id": match.event.id,
+                        },
+                    )
+                    continue
+                store.mark_applied(trigger_id, key, match.source, match.wall)
+                touched[message.partition] = store
+        await settle(runtime, fired, pending, table, touched)
     _BATCH.observe(len(events))
     _SECONDS.observe(time.perf_counter() - started)
 

@@ -38,13 +38,12 @@ async def tick(runtime: Runtime, table: PartitionTable) -> int:
     if not runtime.automations_loaded.is_set() or table.closed:
         return 0
     started = time.perf_counter()
-    async with runtime.lock:
-        try:
-            with table.forget_on_failure():
-                fired = await _tick(runtime, table)
-        except TableClosed:
-            return 0  # the worker is stopping; the next owner's tick does this
-        OPEN_BUCKETS.set(sum(store.bucket_count() for store in table.stores.values()))
+    try:
+        async with table.changing(runtime.lock):
+            fired = await _tick(runtime, table)
+            OPEN_BUCKETS.set(sum(store.bucket_count() for store in table.stores.values()))
+    except TableClosed:
+        return 0  # the worker is stopping; the next owner's tick does this
     TICK_SECONDS.observe(time.perf_counter() - started)
     return fired
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from faust.types import TP
@@ -66,19 +66,21 @@ class PartitionTable:
         logger.info("%s[%d]: loaded %d documents", self.table.name, partition, count)
         return store
 
-    @contextmanager
-    def forget_on_failure(self) -> Iterator[None]:
-        """Drop every cached store if the block fails or is cancelled.
+    @asynccontextmanager
+    async def changing(self, lock: asyncio.Lock) -> AsyncIterator[None]:
+        """Hold `lock` while the block changes stores; drop them all if it fails.
 
-        A batch that stopped half-way may have changed stores without writing them; the
-        next batch or tick would otherwise write those changes, and with them the
-        redelivery guards of matches whose firings were never sent.
+        A batch that stopped half-way (failed or cancelled) may have changed stores
+        without writing them; the next batch or tick would otherwise write those
+        changes, and with them the redelivery guards of matches whose firings were never
+        sent.
         """
-        try:
-            yield
-        except BaseException:
-            self.stores.clear()
-            raise
+        async with lock:
+            try:
+                yield
+            except BaseException:
+                self.stores.clear()
+                raise
 
     async def write(self, partition: int, store: DocumentStore, send: Send) -> None:
         """Persist a store's changed documents: local RocksDB, then the changelog.
