@@ -242,3 +242,37 @@ def flow_run_event(
         ],
         "payload": {},
     }
+
+
+def failures_per_run(name: str, threshold: int, within: int) -> dict[str, Any]:
+    """An automation (Prefect JSON) that fires on `threshold` Failed events of one flow run."""
+    return {
+        "name": name,
+        "trigger": {
+            "type": "event",
+            "posture": "Reactive",
+            "expect": ["prefect.flow-run.Failed"],
+            "match": {"prefect.resource.id": "prefect.flow-run.*"},
+            "for_each": ["prefect.resource.id"],
+            "threshold": threshold,
+            "within": within,
+        },
+        "actions": [{"type": "do-nothing"}],
+    }
+
+
+def stuck_runs(name: str, within: int) -> dict[str, Any]:
+    """An automation (Prefect JSON) that fires for a run not Completed `within` s of Running."""
+    return {
+        "name": name,
+        "trigger": {
+            "type": "event",
+            "posture": "Proactive",
+            "after": ["prefect.flow-run.Running"],
+            "expect": ["prefect.flow-run.Completed"],
+            "for_each": ["prefect.resource.id"],
+            "threshold": 1,
+            "within": within,
+        },
+        "actions": [{"type": "do-nothing"}],
+    }

@@ -15,21 +15,12 @@ import orjson
 
 from service.models.automations import Automation, parse_automations
 from service.models.firings import FiringRecord
-from tests.integration.harness import Cluster, flow_run_event
+from tests.integration.harness import Cluster, failures_per_run, flow_run_event
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 
 FAILED_RUN = {
-    "name": "failed-run",
-    "trigger": {
-        "type": "event",
-        "posture": "Reactive",
-        "expect": ["prefect.flow-run.Failed"],
-        "match": {"prefect.resource.id": "prefect.flow-run.*"},
-        "for_each": ["prefect.resource.id"],
-        "threshold": 1,
-        "within": 0,
-    },
+    **failures_per_run("failed-run", threshold=1, within=0),
     "actions": [{"type": "cancel-flow-run"}],
     "actions_on_trigger": [{"type": "do-nothing"}],
 }

@@ -13,21 +13,16 @@ import orjson
 import pytest
 
 from service.models.automations import Automation, parse_automations
-from tests.integration.harness import TRIPWIRE, Cluster, changelog_topic, flow_run_event
+from tests.integration.harness import (
+    TRIPWIRE,
+    Cluster,
+    changelog_topic,
+    failures_per_run,
+    flow_run_event,
+    stuck_runs,
+)
 
-THREE_FAILURES = {
-    "name": "three-failures-per-run",
-    "trigger": {
-        "type": "event",
-        "posture": "Reactive",
-        "expect": ["prefect.flow-run.Failed"],
-        "match": {"prefect.resource.id": "prefect.flow-run.*"},
-        "for_each": ["prefect.resource.id"],
-        "threshold": 3,
-        "within": 600,
-    },
-    "actions": [{"type": "do-nothing"}],
-}
+THREE_FAILURES = failures_per_run("three-failures-per-run", threshold=3, within=600)
 
 
 def _automations(*specs: dict[str, Any]) -> list[Automation]:
@@ -101,21 +96,7 @@ def test_malformed_records_are_dead_lettered_and_valid_ones_around_them_fire(
 
 
 def test_a_proactive_trigger_fires_within_two_ticks_of_its_deadline(cluster: Cluster) -> None:
-    automations = _automations(
-        {
-            "name": "stuck-run",
-            "trigger": {
-                "type": "event",
-                "posture": "Proactive",
-                "after": ["prefect.flow-run.Running"],
-                "expect": ["prefect.flow-run.Completed"],
-                "for_each": ["prefect.resource.id"],
-                "threshold": 1,
-                "within": 10,
-            },
-            "actions": [{"type": "do-nothing"}],
-        }
-    )
+    automations = _automations(stuck_runs("stuck-run", within=10))
     cluster.publish(automations)
     cluster.start_worker("w1")
     cluster.wait_loaded("w1", {str(automations[0].id)})

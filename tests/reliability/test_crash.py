@@ -21,7 +21,7 @@ import pytest
 from service.models.automations import parse_automations
 from tests.integration.actions_harness import Actions
 from tests.integration.api_harness import wait_worker_ready
-from tests.integration.harness import Cluster, Worker, flow_run_event
+from tests.integration.harness import Cluster, Worker, flow_run_event, stuck_runs
 from tests.integration.http_target import Target, always, http_target
 from tests.reliability.support import firing_ids, missing_by_automation, replay, report
 from tests.reliability.workload import Workload, automations, generate
@@ -160,23 +160,7 @@ def test_proactive_deadlines_survive_a_sigkill_and_fire_once(cluster: Cluster, d
     Either the worker is back before the deadline passes, or the deadline passes while
     it is down and the restarted worker's first ticks fire it.
     """
-    (automation,) = parse_automations(
-        [
-            {
-                "name": "stuck-across-a-kill",
-                "trigger": {
-                    "type": "event",
-                    "posture": "Proactive",
-                    "after": ["prefect.flow-run.Running"],
-                    "expect": ["prefect.flow-run.Completed"],
-                    "for_each": ["prefect.resource.id"],
-                    "threshold": 1,
-                    "within": STUCK_WITHIN,
-                },
-                "actions": [{"type": "do-nothing"}],
-            }
-        ]
-    )
+    (automation,) = parse_automations([stuck_runs("stuck-across-a-kill", STUCK_WITHIN)])
     cluster.publish([automation])
     worker = cluster.start_worker("w1")
     wait_worker_ready(worker)

@@ -13,7 +13,7 @@ import pytest
 
 from service.models.automations import parse_automations
 from tests.integration.api_harness import start_api, wait_worker_ready
-from tests.integration.harness import Cluster, flow_run_event
+from tests.integration.harness import Cluster, failures_per_run, flow_run_event
 
 LIMIT = 2_000
 
@@ -37,25 +37,7 @@ def _metric(port: int, name: str) -> float:
 
 def test_events_over_the_size_limit_are_dead_lettered_and_the_rest_fire(cluster: Cluster) -> None:
     cluster.max_event_bytes = LIMIT  # TRIPWIRE_MAX_EVENT_BYTES of the worker
-    cluster.publish(
-        parse_automations(
-            [
-                {
-                    "name": "every-failure",
-                    "trigger": {
-                        "type": "event",
-                        "posture": "Reactive",
-                        "expect": ["prefect.flow-run.Failed"],
-                        "match": {"prefect.resource.id": "prefect.flow-run.*"},
-                        "for_each": ["prefect.resource.id"],
-                        "threshold": 1,
-                        "within": 0,
-                    },
-                    "actions": [{"type": "do-nothing"}],
-                }
-            ]
-        )
-    )
+    cluster.publish(parse_automations([failures_per_run("every-failure", threshold=1, within=0)]))
     worker = cluster.start_worker("w1")
     wait_worker_ready(worker)
     now = datetime.now(UTC)
@@ -121,23 +103,7 @@ def test_a_trigger_at_its_bucket_limit_skips_new_keys_and_keeps_its_buckets(
     cluster.prefix += "p1"
     cluster.create_topics()
     cluster.publish(
-        parse_automations(
-            [
-                {
-                    "name": "second-failure-per-run",
-                    "trigger": {
-                        "type": "event",
-                        "posture": "Reactive",
-                        "expect": ["prefect.flow-run.Failed"],
-                        "match": {"prefect.resource.id": "prefect.flow-run.*"},
-                        "for_each": ["prefect.resource.id"],
-                        "threshold": 2,
-                        "within": 3600,
-                    },
-                    "actions": [{"type": "do-nothing"}],
-                }
-            ]
-        )
+        parse_automations([failures_per_run("second-failure-per-run", threshold=2, within=3600)])
     )
     worker = cluster.start_worker("w1", {"TRIPWIRE_MAX_BUCKETS_PER_TRIGGER": "3"})
     wait_worker_ready(worker)
