@@ -44,7 +44,8 @@ def decode_event(raw: bytes | None, max_bytes: int) -> EventRecord:
     if not isinstance(data, dict):
         msg = f"not a JSON object but {type(data).__name__}"
         raise DecodeError(msg, "not_object")
-    return EventRecord.from_validated(parse_event(data), data)
+    # The bytes are what was validated: encoders embed them instead of encoding `data` again.
+    return EventRecord.from_validated(parse_event(data), data, raw)
 
 
 async def route_batch(runtime: Runtime, events: Sequence[Any]) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from service.core.times import to_us
 from service.models.events import Event
 
@@ -11,7 +13,11 @@ __all__ = ["EventRecord"]
 
 
 class EventRecord:
-    """A validated event as the core reads it; `source` keeps the full Prefect event."""
+    """A validated event as the core reads it; `source` keeps the full Prefect event.
+
+    `raw`, when set, is the event's JSON exactly as it was received and validated:
+    encoders embed it as is (`json_value`), and `to_json` parses it only when asked.
+    """
 
     __slots__ = (
         "_json",
@@ -19,6 +25,7 @@ class EventRecord:
         "id",
         "name",
         "occurred",
+        "raw",
         "received",
         "related",
         "resource",
@@ -30,6 +37,7 @@ class EventRecord:
             return  # filled in by from_json
         self.source: Event | None = source
         self._json: dict[str, Any] | None = None
+        self.raw: bytes | None = None
         self.id = str(source.id)
         self.name = source.event
         self.occurred = to_us(source.occurred)
@@ -44,6 +52,7 @@ class EventRecord:
         record = cls(None)
         record.source = None
         record._json = data
+        record.raw = None
         record.id = str(data["id"])
         record.name = data["event"]
         record.occurred = occurred
@@ -55,9 +64,34 @@ class EventRecord:
         return record
 
     @classmethod
-    def from_validated(cls, event: Event, data: dict[str, Any]) -> EventRecord:
-        """A freshly validated event that keeps its decoded JSON for cheap re-encoding."""
+    def from_raw(
+        cls,
+        raw: bytes,
+        fields: tuple[str, str, int, int | None, str | None],
+        resource: dict[str, str],
+        related: list[dict[str, str]],
+    ) -> EventRecord:
+        """An event validated before, from its JSON bytes and the fields the core reads.
+
+        `fields` is (id, name, occurred, received, follows); the bytes are parsed only
+        if someone asks for `to_json()`.
+        """
+        record = cls(None)
+        record.source = None
+        record._json = None
+        record.raw = raw
+        record.id, record.name, record.occurred, record.received, record.follows = fields
+        record.resource = resource
+        record.related = related
+        return record
+
+    @classmethod
+    def from_validated(
+        cls, event: Event, data: dict[str, Any], raw: bytes | None = None
+    ) -> EventRecord:
+        """A freshly validated event that keeps its decoded JSON (and the bytes it came as)."""
         record = cls.from_json(data, to_us(event.occurred), None)
+        record.raw = raw
         record.id = str(event.id)
         record.follows = str(event.follows) if event.follows is not None else None
         record.received = to_us(event.received) if event.received is not None else None
@@ -72,9 +106,21 @@ class EventRecord:
     def to_json(self) -> dict[str, Any]:
         """The full event as Prefect's JSON."""
         if self._json is None:
-            assert self.source is not None  # noqa: S101  # one of the two is always set
-            self._json = self.source.model_dump(mode="json")
+            if self.raw is not None:
+                self._json = orjson.loads(self.raw)
+            else:
+                assert self.source is not None  # noqa: S101  # one of the three is always set
+                self._json = self.source.model_dump(mode="json")
         return self._json
+
+    def json_value(self) -> dict[str, Any] | orjson.Fragment:
+        """The event for an orjson encoder: its original bytes when held, else `to_json()`.
+
+        The bytes go into the output as they are, neither parsed nor encoded again.
+        """
+        if self.raw is not None:
+            return orjson.Fragment(self.raw)
+        return self.to_json()
 
     def __repr__(self) -> str:
         return f"EventRecord({self.name!r}, id={self.id}, occurred={self.occurred})"
