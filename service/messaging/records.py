@@ -35,14 +35,17 @@ def _child(firing: Firing) -> dict[str, Any]:
         "id": firing.id,
         "trigger_id": firing.trigger_id,
         "bucket": firing.labels,
-        "triggering_event": event.to_json() if event is not None else None,
+        "triggering_event": event.json_value() if event is not None else None,
         "fired_at": us_to_iso(firing.fired_at),
         "child_firings": [_child(child) for child in firing.child_firings],
     }
 
 
 def firing_record(fired: AutomationFiring) -> dict[str, Any]:
-    """The full firing record (schema in service/models/firings.py)."""
+    """The full firing record (schema in service/models/firings.py), for orjson.
+
+    Events are their `json_value()`: the bytes they arrived as, where held.
+    """
     firing, automation = fired.firing, fired.automation
     event = firing.triggering_event
     model = automation.model
@@ -54,7 +57,7 @@ def firing_record(fired: AutomationFiring) -> dict[str, Any]:
         "trigger_id": firing.trigger_id,
         "state": firing.state,
         "bucket": firing.labels,
-        "triggering_event": event.to_json() if event is not None else None,
+        "triggering_event": event.json_value() if event is not None else None,
         "triggering_value": firing.triggering_value,
         "window": (
             {"start": us_to_iso(firing.window[0]), "end": us_to_iso(firing.window[1])}
@@ -63,7 +66,7 @@ def firing_record(fired: AutomationFiring) -> dict[str, Any]:
         ),
         "fired_at": us_to_iso(firing.fired_at),
         "child_firings": [_child(child) for child in firing.child_firings],
-        "state_event": fired.state_event.to_json(),
+        "state_event": fired.state_event.json_value(),
         "actions": [a.model_dump(mode="json") for a in model.actions],
         "actions_on_trigger": [a.model_dump(mode="json") for a in model.actions_on_trigger],
         "actions_on_resolve": [a.model_dump(mode="json") for a in model.actions_on_resolve],
@@ -93,6 +96,22 @@ def dead_letter_headers(
 # Kafka and Faust pay per batch, not per match; each event is encoded once per record.
 MATCH_RECORD_BYTES = 256 * 1024
 
+# A match record (format 2) is MATCH_MAGIC, a 4-byte big-endian header length, the JSON
+# header, then the events' JSON bytes back to back:
+#
+#     {"r": [related resource, ...],
+#      "e": [[id, name, occurred us, received us, follows, resource, [index in "r", ...],
+#             byte length], ...],
+#      "m": [[index in "e", trigger id, key, wall us, source position], ...]}
+#
+# The header holds every field the core reads (evaluate needs no more than route), so
+# evaluate slices each event's bytes without parsing them and its encoders embed them as
+# they came. Related resources repeat across events (flow, deployment, tags), so each
+# distinct one is written and parsed once per record. Records of format 1 (a JSON object,
+# first byte `{`, events inlined) are still read: an older worker may have written them.
+MATCH_MAGIC = b"TWM2"
+_LENGTH_BYTES = 4
+
 
 @dataclass(frozen=True, slots=True)
 class RoutedMatch:
@@ -105,41 +124,111 @@ class RoutedMatch:
     source: Position | None
 
 
+class _MatchRecord:
+    """One match record being built."""
+
+    __slots__ = ("entries", "events", "index_of", "raws", "related", "size")
+
+    def __init__(self) -> None:
+        self.raws: list[bytes] = []
+        self.events: list[list[Any]] = []
+        self.entries: list[list[Any]] = []
+        self.index_of: dict[int, int] = {}
+        self.related: dict[bytes, int] = {}
+        self.size = 0
+
+    def add_event(self, event: EventRecord) -> int:
+        raw = event.raw if event.raw is not None else orjson.dumps(event.to_json())
+        related = self.related
+        indexes = []
+        for resource in event.related:
+            encoded = orjson.dumps(resource)
+            index = related.get(encoded)
+            if index is None:
+                index = related[encoded] = len(related)
+            indexes.append(index)
+        index = self.index_of[id(event)] = len(self.raws)
+        self.raws.append(raw)
+        self.events.append(
+            [
+                event.id,
+                event.name,
+                event.occurred,
+                event.received,
+                event.follows,
+                event.resource,
+                indexes,
+                len(raw),
+            ]
+        )
+        self.size += len(raw)
+        return index
+
+    def to_bytes(self) -> bytes:
+        header = orjson.dumps(
+            {
+                "r": [orjson.Fragment(encoded) for encoded in self.related],
+                "e": self.events,
+                "m": self.entries,
+            }
+        )
+        length = len(header).to_bytes(_LENGTH_BYTES, "big")
+        return b"".join([MATCH_MAGIC, length, header, *self.raws])
+
+
 def encode_matches(matches: list[tuple[Match, Position | None]]) -> list[bytes]:
     """Match records for one partition, split so that none grows much past 256 KiB."""
     records: list[bytes] = []
-    events: list[orjson.Fragment] = []
-    entries: list[list[Any]] = []
-    index_of: dict[int, int] = {}
-    size = 0
+    record = _MatchRecord()
     for match, source in matches:
         event = match.event
-        index = index_of.get(id(event))
+        index = record.index_of.get(id(event))
         if index is None:
-            if entries and size >= MATCH_RECORD_BYTES:
-                records.append(_match_record(events, entries))
-                events, entries, index_of, size = [], [], {}, 0
-            encoded = orjson.dumps(event.to_json())
-            size += len(encoded)
-            index = index_of[id(event)] = len(events)
-            events.append(orjson.Fragment(encoded))
-            entries_event = [event.id, event.occurred, event.received]
-        else:
-            entries_event = None
-        entries.append(
-            [index, match.trigger.id, list(match.key), match.wall, source, entries_event]
-        )
-    if entries:
-        records.append(_match_record(events, entries))
+            if record.entries and record.size >= MATCH_RECORD_BYTES:
+                records.append(record.to_bytes())
+                record = _MatchRecord()
+            index = record.add_event(event)
+        record.entries.append([index, match.trigger.id, list(match.key), match.wall, source])
+    if record.entries:
+        records.append(record.to_bytes())
     return records
-
-
-def _match_record(events: list[orjson.Fragment], entries: list[list[Any]]) -> bytes:
-    return orjson.dumps({"e": events, "m": entries})
 
 
 def decode_matches(data: bytes) -> list[RoutedMatch]:
     """The matches of one match record, in the order they were routed."""
+    if data[:1] == b"{":
+        return _decode_json_matches(data)
+    if data[: len(MATCH_MAGIC)] != MATCH_MAGIC:
+        msg = f"not a match record (starts with {data[:8]!r})"
+        raise ValueError(msg)
+    start = len(MATCH_MAGIC) + _LENGTH_BYTES
+    pos = start + int.from_bytes(data[len(MATCH_MAGIC) : start], "big")
+    doc = orjson.loads(memoryview(data)[start:pos])
+    related = doc["r"]
+    events = []
+    # Events of one record share their related resources' dicts: nothing changes them.
+    for event_id, name, occurred, received, follows, resource, indexes, length in doc["e"]:
+        end = pos + length
+        events.append(
+            EventRecord.from_raw(
+                data[pos:end],
+                (event_id, name, occurred, received, follows),
+                resource,
+                [related[index] for index in indexes],
+            )
+        )
+        pos = end
+    if pos != len(data):
+        msg = f"match record of {len(data)} bytes, its header accounts for {pos}"
+        raise ValueError(msg)
+    return [
+        RoutedMatch(trigger_id, tuple(key), events[index], wall, tuple(source) if source else None)
+        for index, trigger_id, key, wall, source in doc["m"]
+    ]
+
+
+def _decode_json_matches(data: bytes) -> list[RoutedMatch]:
+    """A match record of format 1: `{"e": [event JSON, ...], "m": [...]}`."""
     doc = orjson.loads(data)
     events: list[EventRecord | None] = [None] * len(doc["e"])
     out = []
