@@ -134,7 +134,7 @@ class Runtime:
                     await self.send(
                         settings.topic_events,
                         resource_id.encode(),
-                        orjson.dumps(event.to_json()),
+                        orjson.dumps(event.json_value()),
                         None,
                         None,
                     )

@@ -22,9 +22,10 @@ every component is encoded so that byte order equals the order the in-memory sto
 Values
 ------
 JSON via orjson, never pickle. An event record is ``{"event": <Prefect JSON>, "occurred":
-us, "received": us | null}`` (its `to_json()` plus the record's own times, since a record
-can carry a `received` its event lacks); it is read back with `EventRecord.from_json`,
-without validating the event again.
+us, "received": us | null}`` (its `json_value()`, the event's bytes as received where the
+record holds them, plus the record's own times, since a record can carry a `received` its
+event lacks); it is read back with `EventRecord.from_json`, without validating the event
+again.
 """
 
 from __future__ import annotations
@@ -154,8 +155,15 @@ def decode_int(data: bytes) -> int:
 
 
 def event_json(record: EventRecord) -> dict[str, Any]:
-    """An event as JSON-ready data, its times included (they may differ from its JSON)."""
-    return {"event": record.to_json(), "occurred": record.occurred, "received": record.received}
+    """An event ready for orjson, its times included (they may differ from its JSON).
+
+    The event itself is its `json_value()`: held bytes are embedded, not encoded again.
+    """
+    return {
+        "event": record.json_value(),
+        "occurred": record.occurred,
+        "received": record.received,
+    }
 
 
 def event_from_json(data: dict[str, Any]) -> EventRecord:
@@ -225,7 +233,7 @@ def _float_from(value: float | str | None) -> float | None:
 
 
 def firing_json(firing: Firing) -> dict[str, Any]:
-    """A firing as JSON-ready data, nested child firings included."""
+    """A firing ready for orjson (see `event_json`), nested child firings included."""
     event = firing.triggering_event
     return {
         "id": firing.id,
