@@ -24,6 +24,7 @@ from service.core.evaluator import (
     sweep_held_events,
 )
 from service.core.firings import Firing
+from service.core.ids import uuid5_str
 from service.core.metrics import CompiledMetricTrigger, MetricTriggers
 from service.core.records import EventRecord
 from service.core.registry import Registry
@@ -47,12 +48,12 @@ FiringTrigger = CompiledEventTrigger | CompiledComposite | CompiledMetricTrigger
 
 def replay_state_event_id(number: int, firing: Firing) -> str:
     """The replay contract's id of the n-th state-change event of a run."""
-    return str(uuid.uuid5(_STATE_EVENT_NAMESPACE, f"state-change-event/{number}"))
+    return uuid5_str(_STATE_EVENT_NAMESPACE, f"state-change-event/{number}")
 
 
 def firing_state_event_id(number: int, firing: Firing) -> str:
     """A state-change event id derived from the firing, stable across redeliveries."""
-    return str(uuid.uuid5(_STATE_EVENT_NAMESPACE, f"firing/{firing.id}/{firing.state}"))
+    return uuid5_str(_STATE_EVENT_NAMESPACE, f"firing/{firing.id}/{firing.state}")
 
 
 @dataclass(frozen=True, slots=True)

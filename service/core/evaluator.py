@@ -64,8 +64,10 @@ def evaluate_event(
     is_after = trigger.starts_after(name)
     if trigger.holds_events:
         held = store.held(trigger.id, key)
-        if any(h.event_id == event.id for h in held):
-            return []  # a held id is not evaluated again (§7.6)
+        event_id = event.id
+        for h in held:
+            if h.event_id == event_id:
+                return []  # a held id is not evaluated again (§7.6)
         if expected and not is_after:
             store.put_held(trigger.id, key, _retain(trigger, held, event, wall))
 
@@ -310,9 +312,7 @@ def _held_in(
     if not trigger.holds_events:
         return 0
     held = store.held(trigger.id, key)  # sorted by occurred (see _retain)
-    return bisect.bisect_left(held, end, key=_occurred) - bisect.bisect_left(
-        held, start, key=_occurred
-    )
+    return bisect.bisect_left(held, (end,)) - bisect.bisect_left(held, (start,))
 
 
 def _retain(
@@ -320,29 +320,23 @@ def _retain(
 ) -> list[HeldEvent]:
     """Hold a new event and trim the key's held events as Prefect does (§7.6).
 
-    Held lists are kept sorted by (occurred, event id), so trimming is bisection.
+    Held lists are kept sorted by (occurred, event id), so trimming is bisection. The
+    bisections compare tuples, no key function: `(t,)` sorts before every held event
+    that occurred at `t` or later, and the tuple's own order is (occurred, event id).
     """
     held = list(held)
-    bisect.insort(held, HeldEvent(event.occurred, event.id, wall), key=_held_order)
+    bisect.insort(held, HeldEvent(event.occurred, event.id, wall))
     horizon = max(HELD_RETENTION, trigger.within)
-    oldest_kept = bisect.bisect_left(held, held[-1].occurred - horizon, key=_occurred)
+    oldest_kept = bisect.bisect_left(held, (held[-1].occurred - horizon,))
     if oldest_kept:
         del held[:oldest_kept]
     # In the new event's epoch-aligned slot of width `within`, the first and last
     # `threshold` events decide any window; the ones between can go.
     within = trigger.within
     slot_start = event.occurred // within * within
-    first = bisect.bisect_left(held, slot_start, key=_occurred)
-    last = bisect.bisect_left(held, slot_start + within, key=_occurred)
+    first = bisect.bisect_left(held, (slot_start,))
+    last = bisect.bisect_left(held, (slot_start + within,))
     keep = max(trigger.threshold, 0)
     if last - first > 2 * keep:
         del held[first + keep : last - keep]
     return held
-
-
-def _held_order(held: HeldEvent) -> tuple[int, str]:
-    return held.occurred, held.event_id
-
-
-def _occurred(held: HeldEvent) -> int:
-    return held.occurred

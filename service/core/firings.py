@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.core.ids import uuid5_str
 from service.core.records import EventRecord
 from service.core.times import us_to_iso
 
@@ -43,13 +44,13 @@ def firing_id(
     """
     event_id = triggering_event.id if triggering_event is not None else "-"
     name = f"{trigger_id}|{key!r}|{window[0]}|{window[1]}|{event_id}|{state}"
-    return str(uuid.uuid5(FIRING_NAMESPACE, name))
+    return uuid5_str(FIRING_NAMESPACE, name)
 
 
 def composite_firing_id(trigger_id: str, children: tuple[Firing, ...]) -> str:
     """A composite firing is identified by the child firings it consumed."""
     name = f"{trigger_id}|" + "|".join(child.id for child in children)
-    return str(uuid.uuid5(FIRING_NAMESPACE, name))
+    return uuid5_str(FIRING_NAMESPACE, name)
 
 
 def child_firing_json(firing: Firing) -> dict[str, Any]:

@@ -406,7 +406,7 @@ def test_resolved_firings_build_the_resolved_state_event() -> None:
     assert resolved.state_event.name == "prefect.automation.resolved"
     assert resolved.state_event.occurred == at(120)
     assert resolved.state_event.related == []
-    payload = resolved.state_event.source.payload
+    payload = resolved.state_event.to_json()["payload"]
     assert payload == {"triggering_labels": {}, "triggering_event": None}
     assert resolved.firing.id != triggered.firing.id
 
