@@ -99,23 +99,30 @@ MATCH_RECORD_BYTES = 256 * 1024
 # A match record (format 2) is MATCH_MAGIC, a 4-byte big-endian header length, the JSON
 # header, then the events' JSON bytes back to back:
 #
-#     {"r": [related resource, ...],
+#     {"t": [trigger id, ...], "k": [key, ...], "r": [related resource, ...],
 #      "e": [[id, name, occurred us, received us, follows, resource, [index in "r", ...],
 #             byte length], ...],
-#      "m": [[index in "e", trigger id, key, wall us, source position], ...]}
+#      "m": [index in "e", index in "t", index in "k", wall us,
+#            source partition (-1: no source), offset, ordinal, ...]}   (7 ints per match)
 #
 # The header holds every field the core reads (evaluate needs no more than route), so
 # evaluate slices each event's bytes without parsing them and its encoders embed them as
-# they came. Related resources repeat across events (flow, deployment, tags), so each
-# distinct one is written and parsed once per record. Records of format 1 (a JSON object,
-# first byte `{`, events inlined) are still read: an older worker may have written them.
+# they came. Trigger ids, keys and related resources (flow, deployment, tags) repeat
+# across matches and events, so each distinct one is written and parsed once per record.
+# Records of format 1 (a JSON object, first byte `{`, events inlined) are still read: an
+# older worker may have written them.
 MATCH_MAGIC = b"TWM2"
 _LENGTH_BYTES = 4
+_MATCH_INTS = 7
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RoutedMatch:
-    """A match as evaluate reads it: trigger, key, event, processing time, source."""
+    """A match as evaluate reads it: trigger, key, event, processing time, source.
+
+    Read-only by convention, not `frozen`: a frozen dataclass's `__init__` costs several
+    times as much, and evaluate builds one per match.
+    """
 
     trigger_id: str
     key: BucketKey
@@ -127,13 +134,15 @@ class RoutedMatch:
 class _MatchRecord:
     """One match record being built."""
 
-    __slots__ = ("entries", "events", "index_of", "raws", "related", "size")
+    __slots__ = ("events", "index_of", "keys", "matches", "raws", "related", "size", "triggers")
 
     def __init__(self) -> None:
         self.raws: list[bytes] = []
         self.events: list[list[Any]] = []
-        self.entries: list[list[Any]] = []
+        self.matches: list[int] = []
         self.index_of: dict[int, int] = {}
+        self.triggers: dict[str, int] = {}
+        self.keys: dict[BucketKey, int] = {}
         self.related: dict[bytes, int] = {}
         self.size = 0
 
@@ -164,12 +173,24 @@ class _MatchRecord:
         self.size += len(raw)
         return index
 
+    def add_match(self, event: int, match: Match, source: Position | None) -> None:
+        trigger = self.triggers.get(match.trigger.id)
+        if trigger is None:
+            trigger = self.triggers[match.trigger.id] = len(self.triggers)
+        key = self.keys.get(match.key)
+        if key is None:
+            key = self.keys[match.key] = len(self.keys)
+        partition, offset, ordinal = source if source is not None else (-1, 0, 0)
+        self.matches += (event, trigger, key, match.wall, partition, offset, ordinal)
+
     def to_bytes(self) -> bytes:
         header = orjson.dumps(
             {
+                "t": list(self.triggers),
+                "k": list(self.keys),
                 "r": [orjson.Fragment(encoded) for encoded in self.related],
                 "e": self.events,
-                "m": self.entries,
+                "m": self.matches,
             }
         )
         length = len(header).to_bytes(_LENGTH_BYTES, "big")
@@ -184,12 +205,12 @@ def encode_matches(matches: list[tuple[Match, Position | None]]) -> list[bytes]:
         event = match.event
         index = record.index_of.get(id(event))
         if index is None:
-            if record.entries and record.size >= MATCH_RECORD_BYTES:
+            if record.matches and record.size >= MATCH_RECORD_BYTES:
                 records.append(record.to_bytes())
                 record = _MatchRecord()
             index = record.add_event(event)
-        record.entries.append([index, match.trigger.id, list(match.key), match.wall, source])
-    if record.entries:
+        record.add_match(index, match, source)
+    if record.matches:
         records.append(record.to_bytes())
     return records
 
@@ -221,9 +242,24 @@ def decode_matches(data: bytes) -> list[RoutedMatch]:
     if pos != len(data):
         msg = f"match record of {len(data)} bytes, its header accounts for {pos}"
         raise ValueError(msg)
+    triggers: list[str] = doc["t"]
+    keys = [tuple(key) for key in doc["k"]]
+    flat = doc["m"]
+    if len(flat) % _MATCH_INTS:
+        msg = f"match record with {len(flat)} match fields, not a multiple of {_MATCH_INTS}"
+        raise ValueError(msg)
+    fields = iter(flat)
     return [
-        RoutedMatch(trigger_id, tuple(key), events[index], wall, tuple(source) if source else None)
-        for index, trigger_id, key, wall, source in doc["m"]
+        RoutedMatch(
+            triggers[trigger],
+            keys[key],
+            events[event],
+            wall,
+            (partition, offset, ordinal) if partition >= 0 else None,
+        )
+        for event, trigger, key, wall, partition, offset, ordinal in zip(
+            *([fields] * _MATCH_INTS), strict=True
+        )
     ]
 
 
