@@ -2,12 +2,13 @@
 # one entry point for every process: `worker` (default), `api`, `actions`.
 FROM python:3.11-slim-bookworm
 
-# make is the README's only prerequisite besides Python; Debian's version of the day is
-# fine for it, so it is not pinned. The user has a fixed uid, so volume permissions
-# (Kubernetes fsGroup) can name it.
+# make is the README's only prerequisite besides Python, and gcc lets `make install`
+# compile the trigger core with mypyc (without it the slower pure-Python core runs);
+# Debian's versions of the day are fine for them, so they are not pinned. The user has
+# a fixed uid, so volume permissions (Kubernetes fsGroup) can name it.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends make \
+    && apt-get install -y --no-install-recommends make gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /var/lib/tripwire --create-home tripwire
 
@@ -15,6 +16,7 @@ WORKDIR /app
 COPY pyproject.toml README.md Makefile ./
 COPY service ./service
 COPY topologies ./topologies
+COPY tools ./tools
 RUN make install
 USER 10001
 

@@ -6,6 +6,8 @@ import heapq
 import operator
 from collections.abc import Iterator
 
+from mypy_extensions import mypyc_attr
+
 from service.core.firings import Firing
 from service.core.records import EventRecord
 from service.core.store import Bucket, BucketKey, HeldEvent
@@ -15,6 +17,8 @@ __all__ = ["MemoryStateStore"]
 _HELD_AT = operator.itemgetter(2)  # HeldEvent.held_at, read in C
 
 
+# Compiled by mypyc (tools/compile_core.py); DocumentStore and test stores extend it.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class MemoryStateStore:
     """Holds everything in process memory; used by replay, tests and benchmarks."""
 
