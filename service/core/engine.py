@@ -185,8 +185,8 @@ class Engine:
         # same processing time, in the order they were produced (automation chaining).
         if not self.feed_state_events:
             return
-        queue = deque(f.state_event for f in out)
+        queue = deque([f.state_event for f in out])
         while queue:
             produced = len(out)
             self._apply(self.router.route(queue.popleft(), wall), out)
-            queue.extend(f.state_event for f in out[produced:])
+            queue.extend([f.state_event for f in out[produced:]])
