@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(1000, ge=1, description="records taken per batch by each agent")
     batch_linger: float = Field(0.02, gt=0, description="seconds an agent waits to fill a batch")
+    gc_threshold: int = Field(
+        100_000,
+        ge=0,
+        description=(
+            "allocations between the worker's young-generation garbage collections "
+            "(Python's default is 700; 0 keeps Python's thresholds)"
+        ),
+    )
     max_seen_ids: int = Field(
         2_000_000,
         ge=1,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 from service.config import Settings
@@ -27,9 +28,26 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     # Faust creates its data directory without parents.
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     app, _ = create_app(settings)
+    tune_garbage_collector(settings.gc_threshold)
     # The CLI configured logging (TRIPWIRE_LOG_FORMAT); Faust must not replace it.
     worker = Worker(app, loglevel=loglevel, loop=loop, quiet=True, override_logging=False)
     # Faust's start-up spinner writes terminal escapes into the log stream.
     worker.spinner = None
     worker.execute_from_commandline()
     return 0
+
+
+def tune_garbage_collector(threshold: int) -> None:
+    """Collect young objects every `threshold` allocations, and never scan start-up's.
+
+    A worker allocates a few objects per record and holds a large, long-lived heap (the
+    stores' buckets and events); with Python's default of 700 it spent about a fifth of
+    its time in the collector (docs/benchmarks.md). Reference cycles are still freed,
+    only in larger batches.
+    """
+    if threshold <= 0:
+        return
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(threshold, older, oldest)
+    # Modules, compiled automations and the app live for the whole process.
+    gc.freeze()
