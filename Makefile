@@ -93,5 +93,5 @@ bench-quick: $(BENCH_STAMP) prefect-env ## a smoke run of the whole harness (und
 	$(BIN)/python bench/harness.py --quick
 
 clean: ## remove the venv, caches and the compiled core
-	rm -rf service/core/*.so service/state/*.so service/core/compiled.json build/mypyc
+	$(PYTHON) tools/compile_core.py --clean
 	rm -rf $(VENV) $(PREFECT_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

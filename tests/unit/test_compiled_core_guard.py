@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from service.core import stale_compiled_modules
+from service.compiled_core import stale_compiled_modules
 
 
 def _layout(root: Path, source: str) -> Path:
