@@ -69,16 +69,12 @@ def _from_record(record: dict[str, Any], names: dict[str, str]) -> dict[str, Any
     }
 
 
-def _ours(records: list[dict[str, Any]], before: int, ids: set[str]) -> list[dict[str, Any]]:
-    return [r for r in records[before:] if r["automation_id"] in ids]
+def _ours(records: list[dict[str, Any]], ids: set[str]) -> list[dict[str, Any]]:
+    return [r for r in records if r["automation_id"] in ids]
 
 
-def _ours(records: list[dict[str, Any]], before: int, ids: set[str]) -> list[dict[str, Any]]:
-    return [r for r in records[before:] if r["automation_id"] in ids]
-
-
-def _has_ours(records: list[dict[str, Any]], *, before: int, ids: set[str], wanted: int) -> bool:
-    return len(_ours(records, before, ids)) >= wanted
+def _has_ours(records: list[dict[str, Any]], *, ids: set[str], wanted: int) -> bool:
+    return len(_ours(records, ids)) >= wanted
 
 
 def _replay(folder: Path, events: list[dict[str, Any]], tmp: Path) -> list[dict[str, Any]]:
@@ -126,14 +122,14 @@ def test_scenarios_without_ticks_fire_the_same_through_kafka(
         cluster.publish(automations, deleted=previous - ids)
         cluster.wait_loaded("w1", ids)
         previous = ids
-        before = len(cluster.firings(lambda recs: True, timeout=1))
+        mark = cluster.marks(cluster.settings.topic_firings)
         cluster.produce_events(events, key=folder.name.encode())
 
         wanted = sum(expected.values())
         records = cluster.firings(
-            partial(_has_ours, before=before, ids=ids, wanted=wanted), timeout=30, settle=1.5
+            partial(_has_ours, ids=ids, wanted=wanted), timeout=30, settle=1.5, since=mark
         )
-        actual = Counter(_comparable(_from_record(r, names)) for r in _ours(records, before, ids))
+        actual = Counter(_comparable(_from_record(r, names)) for r in _ours(records, ids))
         checked += 1
         if actual != expected:
             failures.append(f"{folder.name}: expected {expected}, got {actual}")
