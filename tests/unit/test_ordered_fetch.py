@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from service.messaging.ordered_fetch import Decision, Positions
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+from mode.utils.queues import FlowControlEvent, FlowControlQueue
+
+from service.messaging.ordered_fetch import (
+    Decision,
+    Positions,
+    install_ordered_fetch,
+    positions_of,
+    waiting_records,
+)
 
 DROP, HAND_OUT, SEEK_BACK = Decision.DROP, Decision.HAND_OUT, Decision.SEEK_BACK
 SEEK_COMMITTED = Decision.SEEK_COMMITTED
@@ -68,3 +79,73 @@ def test_with_nothing_committed_a_fetcher_left_ahead_is_sought_to_the_beginning(
     positions.sought("c0", None)
     assert positions.decide("c0", 107, fetch=1) is SEEK_BACK
     assert [positions.decide("c0", o, fetch=2) for o in range(107)] == [HAND_OUT] * 107
+
+
+def test_records_dropped_before_an_agent_took_them_go_out_again() -> None:
+    positions = Positions()
+    positions.sought("p1", 40)
+    assert [positions.decide("p1", o, fetch=1) for o in range(40, 45)] == [HAND_OUT] * 5
+    # 40 and 41 reached an agent; 42-44 waited in its queue when Faust emptied it.
+    positions.dropped("p1", 42)
+    assert positions.take_rewinds() == {"p1": 42}  # sought back before the next fetch
+    assert positions.take_rewinds() == {}
+    assert positions.decide("p1", 45, fetch=1) is SEEK_BACK  # the rest of an older fetch
+    assert [positions.decide("p1", o, fetch=2) for o in range(42, 46)] == [HAND_OUT] * 4
+
+
+def test_a_dropped_record_that_will_come_again_anyway_changes_nothing() -> None:
+    positions = Positions()
+    positions.sought("p0", 10)
+    positions.dropped("p0", 10)  # not handed out since the seek: it comes next anyway
+    positions.dropped("p9", 3)  # a partition this consumer never handed out
+    positions.assigned(["p2"])
+    positions.dropped("p2", 0)  # blocked: it is sought to its committed offset anyway
+    assert positions.take_rewinds() == {}
+    assert positions.decide("p0", 10, fetch=1) is HAND_OUT
+    assert positions.decide("p2", 0, fetch=1) is SEEK_COMMITTED
+
+
+def test_a_seek_or_a_new_assignment_replaces_a_pending_rewind() -> None:
+    positions = Positions()
+    positions.sought("p0", 10)
+    assert positions.decide("p0", 10, fetch=1) is HAND_OUT
+    positions.dropped("p0", 10)
+    positions.sought("p0", 7)  # sought to the committed offset: from there instead
+    assert positions.take_rewinds() == {}
+    assert positions.decide("p0", 10, fetch=1) is SEEK_BACK
+    positions.dropped("p0", 7)
+    positions.assigned(["p0"])
+    assert positions.take_rewinds() == {}
+
+
+@dataclass(frozen=True)
+class _Message:
+    tp: str
+    offset: int
+
+
+@dataclass(frozen=True)
+class _Event:
+    message: _Message
+
+
+def test_resuming_faust_flow_control_rewinds_the_records_it_drops() -> None:
+    """Faust resumes its flow control after the post-recovery seek; resuming empties the
+    agents' queues (clear_on_resume), so what was fetched in between was never processed.
+    """
+    install_ordered_fetch()
+    positions = positions_of(SimpleNamespace())
+    positions.sought("m1", 7)
+    assert [positions.decide("m1", o, fetch=1) for o in (7, 8, 9)] == [HAND_OUT] * 3
+    assert positions.decide("e0", 0, fetch=1) is HAND_OUT  # only its own partitions move
+    flow_control = FlowControlEvent(initially_suspended=False)
+    queue: FlowControlQueue[object] = FlowControlQueue(
+        flow_control=flow_control, clear_on_resume=True
+    )
+    for item in (_Event(_Message("m1", 8)), _Event(_Message("m1", 9)), "not an event"):
+        queue.put_nowait(item)
+    assert waiting_records([queue]) == {"m1": 8}
+    flow_control.resume()
+    assert queue.empty()
+    assert positions.take_rewinds() == {"m1": 8}
+    assert [positions.decide("m1", o, fetch=2) for o in (8, 9)] == [HAND_OUT] * 2
