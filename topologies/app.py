@@ -136,7 +136,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         # Sent once the agents finished their batches. A revoked partition may go to
         # another worker, and a store kept here would be stale by the time it returns:
         # the tick would write it over the new owner's documents. Recovery rebuilds them.
-        async with runtime.lock:
+        async with buckets.lock, composites.lock:
             buckets.stores.clear()
             composites.stores.clear()
 

@@ -31,7 +31,7 @@ async def compose_batch(runtime: Runtime, table: PartitionTable, events: Sequenc
     fired: list[Fired] = []
     touched: dict[int, DocumentStore] = {}
     pending: list[Awaitable[Any]] = []
-    async with table.changing(runtime.lock):
+    async with table.changing():
         registry = runtime.registry
         for event in events:
             message = event.message

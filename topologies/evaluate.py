@@ -33,7 +33,7 @@ async def evaluate_batch(runtime: Runtime, table: PartitionTable, events: Sequen
     touched: dict[int, DocumentStore] = {}
     pending: list[Awaitable[Any]] = []
     limit = runtime.settings.max_buckets_per_trigger
-    async with table.changing(runtime.lock):
+    async with table.changing():
         registry = runtime.registry
         for event in events:
             message = event.message

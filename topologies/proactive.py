@@ -39,7 +39,7 @@ async def tick(runtime: Runtime, table: PartitionTable) -> int:
         return 0
     started = time.perf_counter()
     try:
-        async with table.changing(runtime.lock):
+        async with table.changing():
             fired = await _tick(runtime, table)
             OPEN_BUCKETS.set(sum(store.bucket_count() for store in table.stores.values()))
     except TableClosed:

@@ -53,9 +53,6 @@ class Runtime:
         self.automations_loaded = asyncio.Event()
         # Tables whose assigned partitions were recovered at least once (readiness).
         self.recovered_tables: set[str] = set()
-        # Agents and the tick timer interleave at awaits; state changes, their sends
-        # and their flush happen under this lock so a flush never outruns its firings.
-        self.lock = asyncio.Lock()
         self._last_wall = 0
         self.send: Send | None = None
 

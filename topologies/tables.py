@@ -38,6 +38,11 @@ class PartitionTable:
     def __init__(self, table: Any, stores: dict[int, DocumentStore]) -> None:
         self.table = table
         self.stores = stores
+        # The agent and the timer that change this table interleave at awaits; their
+        # state changes, sends and writes happen under this lock so that a write never
+        # outruns its firings. One lock per table: the evaluate and compose agents
+        # share no store, so one's wait for the broker's acks need not hold up the other.
+        self.lock = asyncio.Lock()
 
     def _db(self, partition: int) -> Any:
         return self.table.data._db_for_partition(partition)
@@ -67,15 +72,15 @@ class PartitionTable:
         return store
 
     @asynccontextmanager
-    async def changing(self, lock: asyncio.Lock) -> AsyncIterator[None]:
-        """Hold `lock` while the block changes stores; drop them all if it fails.
+    async def changing(self) -> AsyncIterator[None]:
+        """Hold the table's lock while the block changes stores; drop them all if it fails.
 
         A batch that stopped half-way (failed or cancelled) may have changed stores
         without writing them; the next batch or tick would otherwise write those
         changes, and with them the redelivery guards of matches whose firings were never
         sent.
         """
-        async with lock:
+        async with self.lock:
             try:
                 yield
             except BaseException:
