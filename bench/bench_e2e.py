@@ -74,6 +74,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -311,10 +312,23 @@ class Worker:
     process: subprocess.Popen[bytes]
     log: Path
     log_file: IO[bytes]
+    web_port: int
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def metrics(self) -> dict[str, float]:
+        """The worker's Prometheus samples, by name and labels as exposed."""
+        url = f"http://127.0.0.1:{self.web_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+        samples: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                samples[name] = float(value)
+        return samples
 
     def pause(self) -> None:
         os.kill(self.pid, signal.SIGSTOP)
@@ -392,7 +406,6 @@ class World:
         values |= {
             "TRIPWIRE_DATA_DIR": str(self.root / f"data-{name}"),
             "TRIPWIRE_STATE_DIR": str(self.root / f"state-{name}"),
-            "TRIPWIRE_WORKER_WEB_PORT": str(free_port()),
         }
         if self.tick_interval is not None:
             values["TRIPWIRE_TICK_INTERVAL"] = self.tick_interval
@@ -405,14 +418,15 @@ class World:
         self.root.mkdir(parents=True, exist_ok=True)
         log_path = self.root / f"{name}.log"
         log_file = log_path.open("ab")
+        web_port = free_port()
         process = subprocess.Popen(
             list(self.command),
-            env=self.env(name),
+            env={**self.env(name), "TRIPWIRE_WORKER_WEB_PORT": str(web_port)},
             stdout=log_file,
             stderr=subprocess.STDOUT,
             cwd=self.root,
         )
-        worker = Worker(name, process, log_path, log_file)
+        worker = Worker(name, process, log_path, log_file, web_port)
         self.workers.append(worker)
         say(f"{self.label}: started worker {name} (pid {worker.pid}, log {log_path})")
         return worker
@@ -776,6 +790,38 @@ IDLE_PING_RATE = 200.0
 LOADED_PING_RATE = 100.0
 
 
+STAGES = ("route", "evaluate", "compose")
+
+
+@dataclass(slots=True)
+class Stages:
+    """Where a latency run's time went, from the worker's own metrics (deltas over the run)."""
+
+    batches: dict[str, float]  # per agent
+    records: dict[str, float]
+    busy_s: dict[str, float]  # batch time, sends awaited included
+    ticks: float
+    tick_s: float
+    seconds: float
+
+    @classmethod
+    def between(cls, before: dict[str, float], after: dict[str, float], seconds: float) -> Stages:
+        def delta(name: str) -> float:
+            return after.get(name, 0.0) - before.get(name, 0.0)
+
+        def per_agent(metric: str) -> dict[str, float]:
+            return {a: delta(f'{metric}{{agent="{a}"}}') for a in STAGES}
+
+        return cls(
+            per_agent("tripwire_batch_size_count"),
+            per_agent("tripwire_batch_size_sum"),
+            per_agent("tripwire_evaluation_seconds_sum"),
+            delta("tripwire_tick_seconds_count"),
+            delta("tripwire_tick_seconds_sum"),
+            seconds,
+        )
+
+
 @dataclass(slots=True)
 class Latency:
     rate: float  # total events/s asked for: pings plus workload events
@@ -785,6 +831,7 @@ class Latency:
     fired: int
     to_record_ms: list[float]
     to_consumer_ms: list[float]
+    stages: Stages | None = None
 
 
 def _delays(delays: list[float]) -> str:
@@ -1106,6 +1153,32 @@ def latency_table(results: list[Latency]) -> list[str]:
     return rows
 
 
+def stages_table(results: list[Latency]) -> list[str]:
+    rows = [
+        "| events/s | stage | batches/s | records per batch | ms per batch | busy "
+        "| ticks: count, ms each |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        st = r.stages
+        if st is None:
+            continue
+        for agent in STAGES:
+            batches = st.batches[agent]
+            per = f"{st.records[agent] / batches:.1f}" if batches else "-"
+            ms = f"{1000 * st.busy_s[agent] / batches:.1f}" if batches else "-"
+            tick = (
+                f"{st.ticks:.0f}, {1000 * st.tick_s / st.ticks:.0f}"
+                if agent == STAGES[0] and st.ticks
+                else ""
+            )
+            rows.append(
+                f"| {r.rate:,.0f} | {agent} | {batches / st.seconds:.0f} | {per} | {ms} "
+                f"| {st.busy_s[agent] / st.seconds:.0%} | {tick} |"
+            )
+    return rows
+
+
 def lateness_lines(late: list[float], plan: Plan) -> list[str]:
     if not late:
         return ["Proactive lateness: no firing arrived."]
@@ -1306,10 +1379,14 @@ def run(plan: Plan, out: Path) -> tuple[str, str | None]:
         lat_world.wait_stable()
         results: list[Latency] = []
         # Stamped before measuring: stamping a round takes about a second.
-        needed = max(rates) * (WARM_UP_S + plan.latency_seconds)
+        needed = sum(rates) * (WARM_UP_S + plan.latency_seconds)
         load = iter(batch(math.ceil(needed / plan.events)))
         for rate in rates:
+            before, began = lat_world.workers[0].metrics(), time.perf_counter()
             result_l = asyncio.run(latency(lat_world, rate, plan.latency_seconds, load))
+            result_l.stages = Stages.between(
+                before, lat_world.workers[0].metrics(), time.perf_counter() - began
+            )
             say(
                 f"latency at {rate:,.0f}/s (achieved {result_l.achieved:,.0f}/s): "
                 f"{result_l.fired:,} of {result_l.sent:,} fired"
@@ -1358,6 +1435,13 @@ def run(plan: Plan, out: Path) -> tuple[str, str | None]:
         f"(after a {WARM_UP_S:g} s warm-up, {plan.latency_seconds:g} s per rate):",
         "",
         *latency_table(results),
+        "",
+        "Where the time went in those runs, from the worker's own metrics "
+        "(`tripwire_batch_size`, `tripwire_evaluation_seconds`, `tripwire_tick_seconds`; "
+        "a batch's time includes the sends it awaits; *busy* = batch time / run time; a "
+        "tick holds the agents' lock while it runs):",
+        "",
+        *stages_table(results),
         "",
         *lateness_lines(late, plan),
         "",
