@@ -31,19 +31,34 @@ child-firing records this way (docs/reliability.md, "Found by this suite").
   next records and commit past the one it dropped (its commit tolerates one unacked
   record at the committed offset): the rebalance test lost a record so.
 
-Changelog partitions are left alone: recovery reads them in bulk, and compacted ones
-are full of real gaps.
+Changelog partitions are not ordered here: recovery reads them in bulk, and compacted
+ones are full of real gaps. But the same resume also empties the changelog queue, and
+Faust never seeks a changelog partition back either: a standby replica that started
+reading just before recovery ended lost the records waiting there, went on with the
+next ones, and its persisted offset then claimed a copy it never had (the rebalance
+test lost a bucket's count when that replica took the partition over). Recovery skips
+a changelog record at or below the last one it took, so the rest of the fetch in
+flight is held back for such a partition, and before the next fetch it is sought back
+to the first dropped record, unless the consumer already stands at or below it
+(`refetch_changelogs`).
 """
 
 from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from enum import Enum
 from typing import Any
 
-__all__ = ["Decision", "Positions", "install_ordered_fetch", "positions_of", "waiting_records"]
+__all__ = [
+    "Decision",
+    "Positions",
+    "install_ordered_fetch",
+    "positions_of",
+    "refetch_changelogs",
+    "waiting_records",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -65,12 +80,16 @@ class Positions:
         self.blocked: set[Any] = set()
         self.sought_back: dict[Any, int] = {}  # partition -> the fetch it was sought back in
         self.rewinds: dict[Any, int] = {}  # partition -> offset to seek to before fetching
+        # Partitions not ordered here (changelogs) -> the first record dropped unapplied.
+        self.refetches: dict[Any, int] = {}
 
     def assigned(self, partitions: Iterable[Any]) -> None:
         """A new assignment: hold every partition until it is sought."""
         self.next.clear()
         self.sought_back.clear()
         self.rewinds.clear()
+        # Recovery seeks every changelog partition from its persisted offset anyway.
+        self.refetches.clear()
         self.blocked = set(partitions)
 
     def sought(self, partition: Any, offset: int | None) -> None:
@@ -92,9 +111,13 @@ class Positions:
         It and the records handed out after it go out again: the next offset moves back
         to it, and the partition is sought there before the next fetch (`take_rewinds`).
         A record at or past the next offset will be fetched anyway, and a blocked
-        partition is sought to its committed offset anyway.
+        partition is sought to its committed offset anyway. A partition not ordered
+        here (a table's changelog) is kept for `take_refetches`.
         """
         expected = self.next.get(partition)
+        if expected is None and partition not in self.blocked:
+            self.refetches[partition] = min(offset, self.refetches.get(partition, offset))
+            return
         if partition in self.blocked or expected is None or offset >= expected:
             return
         self.next[partition] = offset
@@ -105,6 +128,22 @@ class Positions:
         """The partitions to seek back before the next fetch, and where to."""
         rewinds, self.rewinds = self.rewinds, {}
         return rewinds
+
+    def holds(self, partition: Any) -> bool:
+        """Is an unordered partition waiting to be fetched again? Its records are dropped.
+
+        Recovery applies a changelog record only above the last one it took: one that
+        followed the dropped records would make them look applied.
+        """
+        return partition in self.refetches
+
+    def take_refetches(self) -> dict[Any, int]:
+        """Unordered partitions whose records were dropped unprocessed, and the first.
+
+        Taken before a fetch: the partitions are released and sought back.
+        """
+        refetches, self.refetches = self.refetches, {}
+        return refetches
 
     def decide(self, partition: Any, offset: int, fetch: int) -> Decision:
         """Hand out, drop, or seek back for the record at `offset`, read in fetch `fetch`."""
@@ -139,6 +178,36 @@ def waiting_records(queues: Iterable[Any]) -> dict[Any, int]:
             if tp not in lowest or offset < lowest[tp]:
                 lowest[tp] = offset
     return lowest
+
+
+async def refetch_changelogs(
+    consumer: Any, refetches: dict[Any, int], seek: Callable[[Any, Any, int], Awaitable[None]]
+) -> dict[Any, int]:
+    """Seek changelog partitions back to records a resume dropped before recovery applied them.
+
+    Only partitions still assigned, and only backwards: a consumer that stands at or
+    below the first dropped record (recovery sought it there since) fetches it anyway.
+    Returns the partitions sought and where to.
+    """
+    assignment = consumer.assignment() if refetches else set()
+    sought: dict[Any, int] = {}
+    for tp, offset in refetches.items():
+        if tp not in assignment or not consumer._is_changelog_tp(tp):
+            continue
+        position = await consumer.position(tp)
+        if position is None or position <= offset:
+            continue
+        logger.warning(
+            "%s[%d]: changelog records from %d were dropped before recovery applied them; "
+            "fetching them again",
+            tp.topic,
+            tp.partition,
+            offset,
+            extra={"topic": tp.topic, "partition": tp.partition},
+        )
+        await seek(consumer, tp, offset)
+        sought[tp] = offset
+    return sought
 
 
 # Every consumer's positions: mode's flow control does not know the consumer it serves.
@@ -192,9 +261,11 @@ def install_ordered_fetch() -> None:
                     extra={"topic": tp.topic, "partition": tp.partition},
                 )
                 await seek(self, tp, offset)
+        await refetch_changelogs(self, positions.take_refetches(), seek)
         async for tp, message in getmany(self, timeout):
             if self._is_changelog_tp(tp):
-                yield tp, message
+                if not positions.holds(tp):
+                    yield tp, message
                 continue
             expected = positions.next.get(tp)
             decision = positions.decide(tp, message.offset, fetch)
@@ -222,21 +293,24 @@ def install_ordered_fetch() -> None:
 
     async def ordered_seek(self: Any, partition: Any, offset: int) -> None:
         await seek(self, partition, offset)
-        positions_of(self).sought(partition, offset)
+        if not self._is_changelog_tp(partition):
+            positions_of(self).sought(partition, offset)
 
     async def ordered_perform_seek(self: Any) -> None:
         await perform_seek(self)
         positions = positions_of(self)
+        # Faust's read offsets cover the changelogs too; those are not ordered here.
         for tp, offset in list(self._read_offset.items()):
-            positions.sought(tp, offset)
+            if not self._is_changelog_tp(tp):
+                positions.sought(tp, offset)
 
     async def ordered_on_assigned(self: Any, assigned: Any, generation_id: int = 0) -> None:
         positions_of(self).assigned(tp for tp in assigned if not self._is_changelog_tp(tp))
         await on_assigned(self, assigned, generation_id)
 
     def ordered_resume(self: Any) -> None:
-        # Resuming empties the agents' queues (clear_on_resume): what waited there was
-        # handed out but never processed.
+        # Resuming empties the agents' queues and the changelog queue (clear_on_resume):
+        # what waited there was handed out but never processed.
         dropped = waiting_records(self._queues)
         resume(self)
         for positions in list(_every):

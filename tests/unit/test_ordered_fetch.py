@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -12,6 +13,7 @@ from service.messaging.ordered_fetch import (
     Positions,
     install_ordered_fetch,
     positions_of,
+    refetch_changelogs,
     waiting_records,
 )
 
@@ -149,3 +151,90 @@ def test_resuming_faust_flow_control_rewinds_the_records_it_drops() -> None:
     assert queue.empty()
     assert positions.take_rewinds() == {"m1": 8}
     assert [positions.decide("m1", o, fetch=2) for o in (8, 9)] == [HAND_OUT] * 2
+
+
+def test_records_dropped_from_a_partition_not_ordered_here_are_kept_for_a_refetch() -> None:
+    positions = Positions()
+    positions.sought("m0", 5)
+    positions.dropped("cl3", 40)  # a changelog partition: recovery reads it, not the agents
+    positions.dropped("cl3", 38)
+    assert positions.take_rewinds() == {}
+    # Until it is sought back, the rest of the fetch in flight is held back: recovery
+    # would take a later record and then skip the dropped ones as applied.
+    assert positions.holds("cl3")
+    assert not positions.holds("m0")
+    assert positions.take_refetches() == {"cl3": 38}  # the first dropped record
+    assert not positions.holds("cl3")  # released for the fetch after the seek
+    assert positions.take_refetches() == {}
+    positions.dropped("cl3", 12)
+    positions.assigned(["m0"])  # recovery seeks every changelog from its persisted offset
+    assert positions.take_refetches() == {}
+
+
+@dataclass(frozen=True)
+class _TP:
+    topic: str
+    partition: int
+
+
+class _Consumer:
+    """What `refetch_changelogs` reads of Faust's consumer, and the seeks it makes."""
+
+    def __init__(self, assignment: set[_TP], positions: dict[_TP, int | None]) -> None:
+        self._assignment = assignment
+        self._positions = positions
+        self.seeks: list[tuple[_TP, int]] = []
+
+    def assignment(self) -> set[_TP]:
+        return self._assignment
+
+    def _is_changelog_tp(self, tp: _TP) -> bool:
+        return tp.topic.endswith("-changelog")
+
+    async def position(self, tp: _TP) -> int | None:
+        return self._positions[tp]
+
+
+async def _seek(consumer: _Consumer, tp: _TP, offset: int) -> None:
+    consumer.seeks.append((tp, offset))
+    consumer._positions[tp] = offset
+
+
+def test_changelog_records_dropped_unapplied_are_fetched_again_never_skipped_ahead() -> None:
+    standby, active, late, gone = (_TP("app-buckets-changelog", p) for p in range(4))
+    events = _TP("events", 0)
+    consumer = _Consumer(
+        {standby, active, late, events},
+        {standby: 1889, active: 2043, late: None, events: 90},
+    )
+    refetch = refetch_changelogs(
+        consumer,
+        {
+            standby: 0,  # fetched up to 1888, all dropped: from 0 again
+            active: 2043,  # recovery sought it there since: it comes next anyway
+            late: 5,  # no position yet: the consumer's own reset decides
+            gone: 7,  # no longer assigned
+            events: 80,  # a source partition: Positions orders those
+        },
+        _seek,
+    )
+    sought = asyncio.run(refetch)
+    assert sought == {standby: 0}
+    assert consumer.seeks == [(standby, 0)]
+
+
+def test_resuming_flow_control_keeps_dropped_changelog_records_for_a_refetch() -> None:
+    """The standby replica's loss: the post-recovery resume emptied the changelog queue."""
+    install_ordered_fetch()
+    positions = positions_of(SimpleNamespace())
+    positions.sought("m1", 7)
+    flow_control = FlowControlEvent(initially_suspended=False)
+    changelog: FlowControlQueue[object] = FlowControlQueue(
+        flow_control=flow_control, clear_on_resume=True
+    )
+    for offset in (0, 1, 2):
+        changelog.put_nowait(_Event(_Message("cl3", offset)))
+    flow_control.resume()
+    assert changelog.empty()
+    assert positions.take_rewinds() == {}
+    assert positions.take_refetches() == {"cl3": 0}
