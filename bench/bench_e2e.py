@@ -89,6 +89,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -304,6 +305,10 @@ class Snapshot:
         )
 
 
+# Prometheus samples: (name, sorted labels) -> value.
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
 @dataclass
 class Worker:
     """One `tripwire worker` process."""
@@ -318,17 +323,16 @@ class Worker:
     def pid(self) -> int:
         return self.process.pid
 
-    def metrics(self) -> dict[str, float]:
-        """The worker's Prometheus samples, by name and labels as exposed."""
+    def metrics(self) -> Samples:
+        """The worker's Prometheus samples, by name and sorted labels."""
         url = f"http://127.0.0.1:{self.web_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:
             text = response.read().decode()
-        samples: dict[str, float] = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                samples[name] = float(value)
-        return samples
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
 
     def pause(self) -> None:
         os.kill(self.pid, signal.SIGSTOP)
@@ -805,12 +809,13 @@ class Stages:
     seconds: float
 
     @classmethod
-    def between(cls, before: dict[str, float], after: dict[str, float], seconds: float) -> Stages:
-        def delta(name: str) -> float:
-            return after.get(name, 0.0) - before.get(name, 0.0)
+    def between(cls, before: Samples, after: Samples, seconds: float) -> Stages:
+        def delta(name: str, **labels: str) -> float:
+            key = (name, tuple(sorted(labels.items())))
+            return after.get(key, 0.0) - before.get(key, 0.0)
 
         def per_agent(metric: str) -> dict[str, float]:
-            return {a: delta(f'{metric}{{agent="{a}"}}') for a in STAGES}
+            return {a: delta(metric, agent=a) for a in STAGES}
 
         return cls(
             per_agent("tripwire_batch_size_count"),

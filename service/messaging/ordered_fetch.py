@@ -197,17 +197,26 @@ async def refetch_changelogs(
         position = await consumer.position(tp)
         if position is None or position <= offset:
             continue
-        logger.warning(
-            "%s[%d]: changelog records from %d were dropped before recovery applied them; "
-            "fetching them again",
-            tp.topic,
-            tp.partition,
-            offset,
-            extra={"topic": tp.topic, "partition": tp.partition},
+        await _seek_back(
+            consumer, seek, tp, offset, "were dropped before recovery applied them; fetching"
         )
-        await seek(consumer, tp, offset)
         sought[tp] = offset
     return sought
+
+
+async def _seek_back(
+    consumer: Any, seek: Callable[[Any, Any, int], Awaitable[None]], tp: Any, offset: int, why: str
+) -> None:
+    """Seek `tp` back to `offset`, saying why in the log."""
+    logger.warning(
+        "%s[%d]: records from %d %s them again",
+        tp.topic,
+        tp.partition,
+        offset,
+        why,
+        extra={"topic": tp.topic, "partition": tp.partition},
+    )
+    await seek(consumer, tp, offset)
 
 
 # Every consumer's positions: mode's flow control does not know the consumer it serves.
@@ -252,15 +261,9 @@ def install_ordered_fetch() -> None:
         assignment = self.assignment() if rewinds else set()
         for tp, offset in rewinds.items():
             if tp in assignment:
-                logger.warning(
-                    "%s[%d]: records from %d were dropped before an agent took them; "
-                    "seeking back to them",
-                    tp.topic,
-                    tp.partition,
-                    offset,
-                    extra={"topic": tp.topic, "partition": tp.partition},
+                await _seek_back(
+                    self, seek, tp, offset, "were dropped before an agent took them; seeking to"
                 )
-                await seek(self, tp, offset)
         await refetch_changelogs(self, positions.take_refetches(), seek)
         async for tp, message in getmany(self, timeout):
             if self._is_changelog_tp(tp):
