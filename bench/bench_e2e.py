@@ -1466,7 +1466,13 @@ def run(plan: Plan, out: Path) -> tuple[str, str | None]:
 
 def _settings_note() -> str:
     defaults = Settings()
-    names = ("batch_size", "batch_linger", "standby_replicas", "emit_state_events")
+    names = (
+        "batch_size",
+        "batch_linger",
+        "producer_batch_bytes",
+        "standby_replicas",
+        "emit_state_events",
+    )
     parts = []
     for name in names:
         env = os.environ.get(f"TRIPWIRE_{name.upper()}")

@@ -66,6 +66,15 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(1000, ge=1, description="records taken per batch by each agent")
     batch_linger: float = Field(0.02, gt=0, description="seconds an agent waits to fill a batch")
+    producer_batch_bytes: int = Field(
+        262_144,
+        ge=1_024,
+        le=1_048_576,
+        description=(
+            "bytes a worker's producer sends to one partition per request (a request at a "
+            "time per partition; at most the broker's message.max.bytes)"
+        ),
+    )
     gc_threshold: int = Field(
         100_000,
         ge=0,
