@@ -65,7 +65,7 @@ class Settings(BaseSettings):
         ),
     )
     batch_size: int = Field(1000, ge=1, description="records taken per batch by each agent")
-    batch_linger: float = Field(0.02, gt=0, description="seconds an agent waits to fill a batch")
+    batch_linger: float = Field(0.005, gt=0, description="seconds an agent waits to fill a batch")
     producer_batch_bytes: int = Field(
         262_144,
         ge=1_024,
