@@ -38,9 +38,10 @@ moved to the present with the spacing compressed `--time-compression` times.
   each carries its send time in `payload.bench_sent_ns`. Latency = the firing record's
   CreateTime (ms) - send time; "to consumer" = when this process got the firing
   record; "to routing" = the firing's `fired_at` (the route stage's wall clock when it
-  routed the ping) - send time, so the rest is the matches hop and evaluate. Two runs: pings alone at 200/s (the idle pipeline), and a total of half the
-  paused one-worker rate made of the workload's own events (the mix that set the
-  maximum) with pings at 100/s among them (`--latency-rates` sets the totals). A ping
+  routed the ping) - send time, so the rest is the matches hop and evaluate. Two runs:
+  pings alone at 200/s (the idle pipeline), and a total of half the paused one-worker
+  rate made of the workload's own events (the mix that set the maximum) with pings at
+  100/s among them (`--latency-rates` sets the totals). A ping
   costs several workload events (each fires: a match, a firing, a state event routed
   again), so half the maximum in pings alone would load the worker past its maximum.
 * Proactive lateness: on the same worker, `lateness_count` start events (200 over
@@ -1279,8 +1280,8 @@ to the last record the workers wrote; drains run with ticks off
 firings feed back into the events topic are processed too but not counted as events.
 Latency is from a ping's send time to its firing record's broker timestamp (ms),
 measured on one worker with default settings; "to routing" is the part until the
-route stage handled the ping (the firing's `fired_at`). Everything shares this machine's
-cores: broker, workers and the load generator compete for them.
+route stage handled the ping (the firing's `fired_at`). Everything shares this
+machine's cores: broker, workers and the load generator compete for them.
 """
 
 
