@@ -1455,7 +1455,7 @@ def run(plan: Plan, out: Path) -> tuple[str, str | None]:
         "Where the time went in those runs, from the worker's own metrics "
         "(`tripwire_batch_size`, `tripwire_evaluation_seconds`, `tripwire_tick_seconds`; "
         "a batch's time includes the sends it awaits; *busy* = batch time / run time; a "
-        "tick holds the agents' lock while it runs):",
+        "tick holds the buckets table's lock, so evaluate waits for it):",
         "",
         *stages_table(results),
         "",
