@@ -6,6 +6,7 @@ from typing import ClassVar
 
 __all__ = [
     "ConfigError",
+    "DeadLetterFailed",
     "DecodeError",
     "ServiceError",
     "StateStoreError",
@@ -62,3 +63,16 @@ class TableClosed(StateStoreError):
     """
 
     retriable = False
+
+
+class DeadLetterFailed(ServiceError):
+    """A record could not be written to its dead-letter topic, not even as a cut copy.
+
+    Its batch is not committed: the partition is read again from it until the topic can
+    be written.
+
+    Operator action: check that the dead-letter topic named in the message exists and
+    that the broker accepts writes to it.
+    """
+
+    retriable = True

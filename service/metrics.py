@@ -10,6 +10,7 @@ __all__ = [
     "ACTION_FAILURES",
     "ACTION_SUCCESSES",
     "API_REQUESTS",
+    "BATCH_FAILURES",
     "BATCH_SIZE",
     "CONSUMER_LAG",
     "CONTENT_TYPE",
@@ -19,6 +20,7 @@ __all__ = [
     "FIRINGS",
     "MATCHES",
     "OPEN_BUCKETS",
+    "STALLED_PARTITIONS",
     "STATE_LIMIT_REJECTIONS",
     "TICK_SECONDS",
     "exposition",
@@ -45,8 +47,20 @@ BATCH_SIZE = Histogram(
     ["agent"],
     buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500),
 )
+BATCH_FAILURES = Counter(
+    "tripwire_batch_failures",
+    "batches an agent could not finish; their partitions are read again from the batch",
+    ["agent"],
+)
+STALLED_PARTITIONS = Gauge(
+    "tripwire_stalled_partitions",
+    "1 while a partition is read again after a batch that failed, until one succeeds",
+    ["topic", "partition"],
+)
 CONSUMER_LAG = Gauge(
-    "tripwire_consumer_lag", "records behind the partition's high watermark", ["topic", "partition"]
+    "tripwire_consumer_lag",
+    "records between the partition's committed offset and its high watermark",
+    ["topic", "partition"],
 )
 OPEN_BUCKETS = Gauge("tripwire_open_buckets", "buckets held by this worker's partitions")
 STATE_LIMIT_REJECTIONS = Counter(

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import faust
 
 from service.config import Settings
 from service.messaging.compat import install_faust_patch
-from service.messaging.ordered_fetch import install_ordered_fetch
+from service.messaging.ordered_fetch import install_ordered_fetch, positions_of
 from service.state.documents import DocumentStore
 from topologies.automations import follow_automations
-from topologies.batches import unfinished_stays_uncommitted
+from topologies.batches import BatchRunner
 from topologies.compose import compose_batch
 from topologies.evaluate import evaluate_batch
 from topologies.explain import register_explain
 from topologies.proactive import tick
-from topologies.route import route_batch
+from topologies.route import route_batch, route_tick
 from topologies.runtime import Headers, Runtime
 from topologies.tables import PartitionTable
 from topologies.web import register_web
@@ -68,7 +70,11 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         topic(settings.topic_child_firings),
     )
 
-    def table(name: str, stores: dict[int, DocumentStore]) -> PartitionTable:
+    def table(
+        name: str,
+        stores: dict[int, DocumentStore],
+        new_store: Callable[[], DocumentStore] = DocumentStore,
+    ) -> PartitionTable:
         return PartitionTable(
             app.Table(
                 name,
@@ -83,10 +89,15 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
                 ),
             ),
             stores,
+            new_store,
         )
 
+    # Tables of one number of partitions are co-partitioned with the source topics: a
+    # worker owns route[p] with events[p], buckets[p] with matches[p], and so on.
+    seen = table("route", runtime.route_stores, runtime.route_store)
     buckets = table("buckets", runtime.evaluate_stores)
     composites = table("composites", runtime.compose_stores)
+    tables = (seen, buckets, composites)
 
     async def send(
         topic_name: str,
@@ -100,46 +111,45 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     runtime.send = send
     batch, linger = settings.batch_size, settings.batch_linger
 
+    def runner(name: str) -> BatchRunner:
+        return BatchRunner(name, lambda: positions_of(app.consumer), runtime.stalled)
+
+    route_runner, evaluate_runner, compose_runner = map(runner, ("route", "evaluate", "compose"))
+
     @app.agent(events, name="route")
     async def route(stream: Any) -> None:
         """Decode, validate and order events; fan them out as matches."""
         async for batch_events in stream.take_events(batch, within=linger):
-            await unfinished_stays_uncommitted(batch_events, route_batch(runtime, batch_events))
+            await route_runner.run(batch_events, partial(route_batch, runtime, seen))
 
     @app.agent(matches, name="evaluate")
     async def evaluate(stream: Any) -> None:
         """Apply matches to the buckets of this worker's partitions."""
         async for batch_events in stream.take_events(batch, within=linger):
-            await unfinished_stays_uncommitted(
-                batch_events, evaluate_batch(runtime, buckets, batch_events)
-            )
+            await evaluate_runner.run(batch_events, partial(evaluate_batch, runtime, buckets))
 
     @app.agent(child_firings, name="compose")
     async def compose(stream: Any) -> None:
         """Combine child firings into composite firings."""
         async for batch_events in stream.take_events(batch, within=linger):
-            await unfinished_stays_uncommitted(
-                batch_events, compose_batch(runtime, composites, batch_events)
-            )
+            await compose_runner.run(batch_events, partial(compose_batch, runtime, composites))
 
-    @buckets.table.on_recover
-    async def _buckets_recovered() -> None:
-        buckets.load(app)
-        runtime.recovered_tables.add("buckets")
+    for each in tables:
 
-    @composites.table.on_recover
-    async def _composites_recovered() -> None:
-        composites.load(app)
-        runtime.recovered_tables.add("composites")
+        async def recovered(each: PartitionTable = each) -> None:
+            each.load()
+            runtime.recovered_tables.add(each.table.name)
+
+        each.table.on_recover(recovered)
 
     @app.on_partitions_revoked.connect
     async def _revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         # Sent once the agents finished their batches. A revoked partition may go to
         # another worker, and a store kept here would be stale by the time it returns:
         # the tick would write it over the new owner's documents. Recovery rebuilds them.
-        async with buckets.lock, composites.lock:
-            buckets.stores.clear()
-            composites.stores.clear()
+        async with seen.lock, buckets.lock, composites.lock:
+            for each in tables:
+                each.stores.clear()
 
     @app.task
     async def _automations() -> None:
@@ -147,6 +157,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
 
     @app.timer(interval=settings.tick_interval)
     async def _tick() -> None:
+        await route_tick(runtime, seen)
         await tick(runtime, buckets)
 
     if settings.worker_web_port > 0:
@@ -154,7 +165,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         register_web(
             app,
             runtime,
-            tables=("buckets", "composites"),
+            tables=tuple(each.table.name for each in tables),
             source_topics=(
                 settings.topic_events,
                 settings.topic_matches,

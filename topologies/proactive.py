@@ -1,4 +1,4 @@
-"""The tick timer: lost followers, proactive evaluation and sweeps of owned partitions."""
+"""The tick timer: proactive evaluation, metric triggers and sweeps of owned partitions."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from service.core.triggers import CompiledEventTrigger
 from service.errors import TableClosed
 from service.metrics import OPEN_BUCKETS, TICK_SECONDS
 from topologies.partitioning import match_partition
-from topologies.route import send_matches
 from topologies.runtime import Fired, Runtime
 from topologies.tables import PartitionTable, settle
 
@@ -53,11 +52,9 @@ async def _tick(runtime: Runtime, table: PartitionTable) -> int:
     fired: list[Fired] = []
     wall = runtime.now()
     registry = runtime.registry
-    # Lost followers go through the matches topic like any routed event.
-    lost = runtime.router.release_lost_followers(wall)
-    pending = await send_matches(runtime, [(match, None) for match in lost])
-    as_of = wall + runtime.router.clock.offset()
-    for partition, store in table.stores.items():
+    as_of = wall + runtime.clock.offset()
+    stores = table.active_stores()
+    for partition, store in stores.items():
         # A trigger without for_each has one global bucket, kept where its key
         # routes; every partition evaluates the buckets it holds.
         fired.extend(
@@ -77,6 +74,5 @@ async def _tick(runtime: Runtime, table: PartitionTable) -> int:
             sweep_expired_buckets(registry, as_of - EXPIRED_BUCKET_BUFFER, as_of, wall, store)
         )
         store.forget_guards_before(wall - GUARD_RETENTION)
-    runtime.router.ordering.forget_expired(wall)
-    await settle(runtime, fired, pending, table, table.stores)
+    await settle(runtime, fired, [], table, stores)
     return len(fired)

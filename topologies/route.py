@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Sequence
@@ -12,15 +11,16 @@ import orjson
 
 from service.core.records import EventRecord
 from service.core.routing import Match
-from service.errors import DecodeError, ValidationFailed
+from service.errors import DecodeError, TableClosed, ValidationFailed
 from service.messaging.records import encode_matches
 from service.metrics import BATCH_SIZE, EVALUATION_SECONDS, EVENTS_CONSUMED, MATCHES
 from service.models.events import parse_event
-from service.state.documents import Position
+from service.state.documents import DocumentStore, Position
 from topologies.partitioning import match_partition
 from topologies.runtime import Runtime
+from topologies.tables import PartitionTable, settle
 
-__all__ = ["decode_event", "route_batch", "send_matches", "with_positions"]
+__all__ = ["decode_event", "route_batch", "route_tick", "send_matches", "with_positions"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,46 +48,77 @@ def decode_event(raw: bytes | None, max_bytes: int) -> EventRecord:
     return EventRecord.from_validated(parse_event(data), data, raw)
 
 
-async def route_batch(runtime: Runtime, events: Sequence[Any]) -> None:
-    """Route one batch; dead-letter what cannot be read, never stop on it."""
+async def route_batch(runtime: Runtime, table: PartitionTable, events: Sequence[Any]) -> None:
+    """Route one batch; dead-letter what cannot be read, never stop on it.
+
+    The seen ids and held followers the batch changed are written once its matches and
+    dead letters are acknowledged: written earlier, a crash would drop the redelivered
+    events as seen although their matches were never sent.
+    """
     await runtime.automations_loaded.wait()
     started = time.perf_counter()
     settings = runtime.settings
     pending: list[Awaitable[Any]] = []
     routed: list[tuple[Match, Position | None]] = []
-    # The router's state changes only in synchronous code, so routing needs no lock.
-    for event in events:
-        message = event.message
-        wall = runtime.now()
-        try:
-            record = decode_event(message.value, settings.max_event_bytes)
-            matches = runtime.router.route(record, wall)
-        except DecodeError as exc:
-            pending.append(await runtime.dead_letter(message, f"invalid event: {exc}", exc.kind))
-            continue
-        except ValidationFailed as exc:
-            reason = f"invalid event: {exc}"
-            pending.append(await runtime.dead_letter(message, reason, "invalid_event"))
-            continue
-        except Exception as exc:  # a core bug must not stop the stream
-            logger.exception(
-                "routing failed for %s[%d]@%d",
-                message.topic,
-                message.partition,
-                message.offset,
-                extra={"topic": message.topic, "partition": message.partition},
-            )
-            reason = f"routing failed: {exc!r}"
-            pending.append(await runtime.dead_letter(message, reason, "routing_failed"))
-            continue
-        routed += with_positions(matches, message.partition, message.offset)
-    pending += await send_matches(runtime, routed)
-    await asyncio.gather(*pending)
+    touched: dict[int, DocumentStore] = {}
+    async with table.changing():
+        for event in events:
+            message = event.message
+            partition = message.partition
+            store = touched.get(partition)
+            if store is None:
+                store = touched[partition] = table.store(partition)
+            wall = runtime.now()
+            try:
+                record = decode_event(message.value, settings.max_event_bytes)
+                matches = runtime.router_for(partition, store).route(record, wall)
+            except DecodeError as exc:
+                reason = f"invalid event: {exc}"
+                pending.append(await runtime.dead_letter(message, reason, exc.kind))
+                continue
+            except ValidationFailed as exc:
+                reason = f"invalid event: {exc}"
+                pending.append(await runtime.dead_letter(message, reason, "invalid_event"))
+                continue
+            except Exception as exc:  # a core bug must not stop the stream
+                logger.exception(
+                    "routing failed for %s[%d]@%d",
+                    message.topic,
+                    partition,
+                    message.offset,
+                    extra={"topic": message.topic, "partition": partition},
+                )
+                reason = f"routing failed: {exc!r}"
+                pending.append(await runtime.dead_letter(message, reason, "routing_failed"))
+                continue
+            routed += with_positions(matches, partition, message.offset)
+        pending += await send_matches(runtime, routed)
+        await settle(runtime, [], pending, table, touched)
     # Once per batch, not per record: the hot path stays free of metric calls.
     EVENTS_CONSUMED.inc(len(events))
     MATCHES.inc(len(routed))
     _BATCH.observe(len(events))
     _SECONDS.observe(time.perf_counter() - started)
+
+
+async def route_tick(runtime: Runtime, table: PartitionTable) -> None:
+    """Release lost followers and forget expired seen ids, in every owned partition."""
+    if not runtime.automations_loaded.is_set() or table.closed:
+        return
+    try:
+        async with table.changing():
+            wall = runtime.now()
+            routed: list[tuple[Match, Position | None]] = []
+            stores = table.active_stores()
+            for partition, store in stores.items():
+                router = runtime.router_for(partition, store)
+                # Lost followers go through the matches topic like any routed event.
+                routed += [(match, None) for match in router.release_lost_followers(wall)]
+                router.ordering.forget_expired(wall)
+            pending = await send_matches(runtime, routed)
+            await settle(runtime, [], pending, table, stores)
+    except TableClosed:
+        return  # the worker is stopping; the next owner's tick does this
 
 
 def with_positions(

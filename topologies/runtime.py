@@ -9,23 +9,26 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
+from aiokafka.errors import MessageSizeTooLargeError
 
 from service.config import Settings
 from service.core.engine import AutomationFiring, firing_state_event_id
 from service.core.firings import Firing
 from service.core.metrics import CompiledMetricTrigger, MetricTriggers
+from service.core.ordering import EventsClock
 from service.core.registry import Registry
 from service.core.routing import Router
 from service.core.state_events import state_change_event
 from service.core.triggers import CompiledComposite, CompiledEventTrigger
+from service.errors import DeadLetterFailed
 from service.messaging.records import (
+    dead_letter_copies,
     dead_letter_headers,
     encode_child_firing,
     firing_record_bytes,
 )
 from service.metrics import EVENTS_DEAD_LETTERED, FIRINGS
 from service.state.documents import DocumentStore
-from service.state.memory import MemoryStateStore
 from topologies.partitioning import automation_partition
 
 __all__ = ["Runtime"]
@@ -43,9 +46,12 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.registry = Registry()
-        # Prefect's seen-id cache, follower buffer and events clock live in process
-        # memory too (spec §9.3, §7.1); they are rebuilt as events arrive.
-        self.router = Router(self.registry, MemoryStateStore(max_seen=settings.max_seen_ids))
+        # The events clock lives in process memory, as Prefect's does (spec §7.1).
+        self.clock = EventsClock()
+        # Per events partition, the seen-id cache and the follower buffer (spec §9) are
+        # documents of the route table, so that both survive restarts and handovers.
+        self.route_stores: dict[int, DocumentStore] = {}
+        self._routers: dict[int, Router] = {}
         # Per partition, cached over the buckets and composites tables (PartitionTable).
         self.evaluate_stores: dict[int, DocumentStore] = {}
         self.compose_stores: dict[int, DocumentStore] = {}
@@ -53,6 +59,8 @@ class Runtime:
         self.automations_loaded = asyncio.Event()
         # Tables whose assigned partitions were recovered at least once (readiness).
         self.recovered_tables: set[str] = set()
+        # agent -> why its partitions are being read again after a failed batch.
+        self.stalled: dict[str, str] = {}
         self._last_wall = 0
         self.send: Send | None = None
 
@@ -65,6 +73,19 @@ class Runtime:
         self._last_wall = max(self._last_wall + 1, time.time_ns() // 1000)
         return self._last_wall
 
+    def route_store(self) -> DocumentStore:
+        """A new route-table store: seen ids bounded by TRIPWIRE_MAX_SEEN_IDS."""
+        return DocumentStore(max_seen=self.settings.max_seen_ids)
+
+    def router_for(self, partition: int, store: DocumentStore) -> Router:
+        """The router of one events partition, over its route-table store."""
+        router = self._routers.get(partition)
+        if router is None or router.store is not store:
+            router = self._routers[partition] = Router(self.registry, store, self.clock)
+        elif router.registry is not self.registry:
+            router.registry = self.registry
+        return router
+
     def metrics_for(self, partition: int, store: DocumentStore) -> MetricTriggers:
         """The metric triggers over one evaluate partition's store (rebuilt on reload)."""
         current = self._metric_evaluators.get(partition)
@@ -76,7 +97,6 @@ class Runtime:
     def set_registry(self, registry: Registry) -> None:
         """Swap in a new automations snapshot (hot reload)."""
         self.registry = registry
-        self.router.registry = registry
 
     async def emit(self, fired: Iterable[Fired]) -> list[Awaitable[Any]]:
         """Send root firings to the firings topic and child firings to their parents."""
@@ -140,17 +160,18 @@ class Runtime:
             FIRINGS.labels(state).inc(count)
         return pending
 
-    async def dead_letter(self, message: Any, reason: str, kind: str) -> Awaitable[Any]:
-        """Send a record we cannot use to the dead-letter topic, original bytes intact.
+    async def dead_letter(self, message: Any, reason: str, kind: str) -> Awaitable[None]:
+        """Send a record we cannot use to the dead-letter topic; await the result once.
 
+        The copy keeps the original bytes; one over the producer's or the broker's
+        size limit goes as a cut copy (`dead_letter_copies`), whose headers say so.
         `reason` goes to the record's header; `kind`, a short fixed name, is the metric's
-        label (a free-text label would be a new time series per bad record).
+        label (a free-text label would be a new time series per bad record). What the
+        returned awaitable raises is a `DeadLetterFailed`: its batch must not be
+        committed.
         """
-        assert self.send is not None  # noqa: S101  # set when the app is built
-        headers = dead_letter_headers(reason, message.topic, message.partition, message.offset)
-        EVENTS_DEAD_LETTERED.labels(kind).inc()
         logger.warning(
-            "dead-lettered %s[%d]@%d: %s",
+            "dead-lettering %s[%d]@%d: %s",
             message.topic,
             message.partition,
             message.offset,
@@ -162,7 +183,63 @@ class Runtime:
                 "reason": kind,
             },
         )
-        sent: Awaitable[Any] = await self.send(
-            self.settings.topic_events_dlq, message.key, message.value, None, headers
-        )
+        headers = dead_letter_headers(reason, message.topic, message.partition, message.offset)
+        copies = dead_letter_copies(message.value)
+        # The first copy is handed to the producer now, in the batch's order.
+        first = await self._send_dead_letter(message, copies[0], headers)
+        return asyncio.ensure_future(self._dead_lettered(message, copies, headers, first, kind))
+
+    async def _send_dead_letter(
+        self, message: Any, copy: tuple[bytes | None, Headers], headers: Headers
+    ) -> Awaitable[Any] | BaseException:
+        assert self.send is not None  # noqa: S101  # set when the app is built
+        value, extra = copy
+        try:
+            sent: Awaitable[Any] = await self.send(
+                self.settings.topic_events_dlq, message.key, value, None, headers + extra
+            )
+        except Exception as exc:  # noqa: BLE001  # judged with the ack's errors below
+            return exc
         return sent
+
+    async def _dead_lettered(
+        self,
+        message: Any,
+        copies: list[tuple[bytes | None, Headers]],
+        headers: Headers,
+        sent: Awaitable[Any] | BaseException,
+        kind: str,
+    ) -> None:
+        for index in range(len(copies)):
+            if index:
+                sent = await self._send_dead_letter(message, copies[index], headers)
+            try:
+                if isinstance(sent, BaseException):
+                    raise sent
+                await sent
+            except Exception as exc:
+                if _too_large(exc) and index + 1 < len(copies):
+                    logger.warning(
+                        "%s[%d]@%d: the dead-letter copy is too large (%s); sending it cut",
+                        message.topic,
+                        message.partition,
+                        message.offset,
+                        exc,
+                    )
+                    continue
+                topic = self.settings.topic_events_dlq
+                msg = (
+                    f"{message.topic}[{message.partition}]@{message.offset} could not be "
+                    f"written to the dead-letter topic {topic}: {exc!r}"
+                )
+                raise DeadLetterFailed(msg) from exc
+            # Counted once the broker has it: the metric never counts a lost copy.
+            EVENTS_DEAD_LETTERED.labels(kind).inc()
+            return
+
+
+def _too_large(exc: BaseException) -> bool:
+    """Did the producer or the broker refuse the record for its size?"""
+    return isinstance(exc, MessageSizeTooLargeError) or isinstance(
+        exc.__cause__, MessageSizeTooLargeError
+    )

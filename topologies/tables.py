@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -35,9 +35,15 @@ class PartitionTable:
     Faust's "current event", which would be wrong for a batch (broker notes, gap 9).
     """
 
-    def __init__(self, table: Any, stores: dict[int, DocumentStore]) -> None:
+    def __init__(
+        self,
+        table: Any,
+        stores: dict[int, DocumentStore],
+        new_store: Callable[[], DocumentStore] = DocumentStore,
+    ) -> None:
         self.table = table
         self.stores = stores
+        self._new_store = new_store
         # The agent and the timer that change this table interleave at awaits; their
         # state changes, sends and writes happen under this lock so that a write never
         # outruns its firings. One lock per table: the evaluate and compose agents
@@ -66,7 +72,7 @@ class PartitionTable:
         return store
 
     def _build(self, partition: int) -> DocumentStore:
-        store = self.stores[partition] = DocumentStore()
+        store = self.stores[partition] = self._new_store()
         count = store.load(self.documents(partition))
         logger.info("%s[%d]: loaded %d documents", self.table.name, partition, count)
         return store
@@ -117,16 +123,24 @@ class PartitionTable:
             msg = f"{self.table.name}[{partition}]: the table is closed, the worker is stopping"
             raise TableClosed(msg)
 
-    def active_partitions(self, app: Any) -> set[int]:
+    def active_partitions(self) -> list[int]:
         """The table partitions this worker owns right now."""
         topic = self.table.changelog_topic.get_topic_name()
-        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+        actives = self.table.app.assignor.assigned_actives()
+        return sorted(tp.partition for tp in actives if tp.topic == topic)
 
-    def load(self, app: Any) -> None:
+    def active_stores(self) -> dict[int, DocumentStore]:
+        """The store of every active partition, built from RocksDB where not cached.
+
+        A periodic pass must see partitions that no batch touched since their stores
+        were dropped (a batch failed, a rebalance), not only the cached ones.
+        """
+        return {partition: self.store(partition) for partition in self.active_partitions()}
+
+    def load(self) -> None:
         """Rebuild the stores of the active partitions from RocksDB (after a recovery)."""
         self.stores.clear()
-        for partition in sorted(self.active_partitions(app)):
-            self._build(partition)
+        self.active_stores()
 
 
 async def settle(

@@ -18,16 +18,22 @@ logger = logging.getLogger(__name__)
 LAG_INTERVAL = 5.0
 
 
-def readiness(app: Any, runtime: Runtime, tables: Iterable[str]) -> dict[str, bool]:
-    """What /readyz reports; ready when automations are loaded and tables recovered."""
+def readiness(app: Any, runtime: Runtime, tables: Iterable[str]) -> dict[str, Any]:
+    """What /readyz reports; ready when automations are loaded and tables recovered.
+
+    Not ready either while an agent reads partitions again after a batch that failed
+    (`stalled` says why): that worker is not making progress on them.
+    """
     loaded = runtime.automations_loaded.is_set()
     recovered = set(tables) <= runtime.recovered_tables and not app.in_recovery
     rebalancing = bool(app.rebalancing)
+    stalled = dict(runtime.stalled)
     return {
-        "ready": loaded and recovered and not rebalancing,
+        "ready": loaded and recovered and not rebalancing and not stalled,
         "automations_loaded": loaded,
         "tables_recovered": recovered,
         "rebalancing": rebalancing,
+        "stalled": stalled,
     }
 
 
@@ -35,7 +41,8 @@ async def sample_consumer_lag(app: Any, topics: Iterable[str], shown: set[tuple[
     """Set the lag gauge of each assigned source partition; drop partitions no longer held.
 
     Lag is the partition's high watermark (from the last Fetch response, right on Tansu
-    too) minus the next offset the agents will read.
+    too) minus its committed offset (the log's start while nothing is committed): what
+    a restart would read again, so records handed out but never processed still count.
     """
     consumer = app.consumer
     wanted = set(topics)
@@ -45,10 +52,10 @@ async def sample_consumer_lag(app: Any, topics: Iterable[str], shown: set[tuple[
             continue  # changelogs of actives and standbys are recovery, not lag
         try:
             highwater = consumer.highwater(tp)
-            # Faust's last offset handed to a stream (private: no public read position);
-            # before the first record, the fetch position.
-            read = consumer._read_offset.get(tp)
-            position = read + 1 if read is not None else await consumer.position(tp)
+            # Faust's last commit (private: it keeps no other); 0 reads as None there.
+            position = consumer._committed_offset.get(tp)
+            if position is None:
+                position = (await consumer.earliest_offsets(tp)).get(tp)
         except Exception:  # revoked meanwhile; the next sample sees it
             logger.debug("no lag for %s", tp, exc_info=True)
             continue

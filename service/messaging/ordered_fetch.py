@@ -29,7 +29,16 @@ child-firing records this way (docs/reliability.md, "Found by this suite").
   agents' queues, so records fetched in between were dropped. The partition is sought
   back to the first of them before the next fetch. Faust would otherwise go on with the
   next records and commit past the one it dropped (its commit tolerates one unacked
-  record at the committed offset): the rebalance test lost a record so.
+  record at the committed offset): the rebalance test lost a record so;
+* a batch that an agent could not finish (its records dropped unprocessed, say a send
+  failed) is rewound the same way (`rewind`), and the records of its partitions that
+  were fetched before the seek are stale (`stale`): handed out ahead of the rewound
+  ones, they would pass the redelivery guards of the records they follow.
+
+Whatever was rewound is also held: Faust commits the first run of acknowledged
+offsets wherever it starts, so records acknowledged after an unprocessed one would
+carry the commit past it. No commit passes a held record until it was handed out
+again and acknowledged.
 
 Changelog partitions are not ordered here: recovery reads them in bulk, and compacted
 ones are full of real gaps. But the same resume also empties the changelog queue, and
@@ -82,12 +91,20 @@ class Positions:
         self.rewinds: dict[Any, int] = {}  # partition -> offset to seek to before fetching
         # Partitions not ordered here (changelogs) -> the first record dropped unapplied.
         self.refetches: dict[Any, int] = {}
+        # partition -> offset a failed batch was rewound to: records past it that were
+        # fetched before the rewind are stale until that offset is handed out again.
+        self.awaiting: dict[Any, int] = {}
+        # partition -> a record handed out but not processed: no commit may pass it
+        # until it is handed out again and acknowledged.
+        self.held: dict[Any, int] = {}
 
     def assigned(self, partitions: Iterable[Any]) -> None:
         """A new assignment: hold every partition until it is sought."""
         self.next.clear()
         self.sought_back.clear()
         self.rewinds.clear()
+        self.awaiting.clear()
+        self.held.clear()
         # Recovery seeks every changelog partition from its persisted offset anyway.
         self.refetches.clear()
         self.blocked = set(partitions)
@@ -103,6 +120,8 @@ class Positions:
         self.blocked.discard(partition)
         self.sought_back.pop(partition, None)
         self.rewinds.pop(partition, None)
+        self.awaiting.pop(partition, None)
+        self.held.pop(partition, None)
         self.next[partition] = offset if offset is not None and offset >= 0 else 0
 
     def dropped(self, partition: Any, offset: int) -> None:
@@ -120,9 +139,48 @@ class Positions:
             return
         if partition in self.blocked or expected is None or offset >= expected:
             return
+        self.rewind(partition, offset)
+
+    def rewind(self, partition: Any, offset: int) -> bool:
+        """A batch from `offset` on failed: process the partition again from there.
+
+        Records past it that were fetched before the seek (waiting in a queue or a
+        take buffer) are stale until `offset` is handed out again (`stale`): applied
+        ahead of it they would pass the redelivery guards of the records they follow.
+        False for a partition this consumer does not order (not assigned any more).
+        """
+        if partition in self.blocked or partition not in self.next:
+            return False
         self.next[partition] = offset
         self.sought_back.pop(partition, None)
         self.rewinds[partition] = offset
+        self.awaiting[partition] = offset
+        self.held[partition] = min(offset, self.held.get(partition, offset))
+        return True
+
+    def stale(self, partition: Any, offset: int) -> bool:
+        """Is this record one fetched before its partition was rewound (skip it)?"""
+        awaited = self.awaiting.get(partition)
+        if awaited is None:
+            return False
+        if offset == awaited:
+            del self.awaiting[partition]
+            return False
+        return True
+
+    def may_commit_from(self, partition: Any, first: int, acked: Any) -> bool:
+        """May a commit cover the acked run that starts at `first`?
+
+        Not while a record below it is held (handed out, never processed); the hold
+        ends once that record was handed out again and acked.
+        """
+        held = self.held.get(partition)
+        if held is None:
+            return True
+        if held in acked:
+            del self.held[partition]
+            return True
+        return first <= held
 
     def take_rewinds(self) -> dict[Any, int]:
         """The partitions to seek back before the next fetch, and where to."""
@@ -248,6 +306,7 @@ def install_ordered_fetch() -> None:
     perform_seek = Consumer.perform_seek
     on_assigned = Consumer.on_partitions_assigned
     resume = FlowControlEvent.resume
+    new_offset = Consumer._new_offset
     fetches = [0]
 
     async def ordered_getmany(
@@ -320,9 +379,22 @@ def install_ordered_fetch() -> None:
             for tp, offset in dropped.items():
                 positions.dropped(tp, offset)
 
+    def held_new_offset(self: Any, tp: Any) -> int | None:
+        # Faust commits the first run of acked offsets wherever it starts (it tolerates
+        # one unacked record at the committed offset, and any number while nothing is
+        # committed), so a batch that failed was passed as soon as later records were
+        # acked: its events were lost (issue 19). A held record stops that; checked
+        # before Faust's own, which consumes the run it returns.
+        acked = self._acked[tp]
+        if acked and not positions_of(self).may_commit_from(tp, min(acked), self._acked_index[tp]):
+            return None
+        result: int | None = new_offset(self, tp)
+        return result
+
     Consumer.getmany = ordered_getmany  # type: ignore[method-assign]
     Consumer.seek = ordered_seek  # type: ignore[method-assign]
     Consumer.perform_seek = ordered_perform_seek  # type: ignore[method-assign]
     Consumer.on_partitions_assigned = ordered_on_assigned  # type: ignore[method-assign]
     FlowControlEvent.resume = ordered_resume  # type: ignore[method-assign]
+    Consumer._new_offset = held_new_offset  # type: ignore[method-assign]
     _installed = True

@@ -90,6 +90,20 @@ def dead_letter_headers(
     ]
 
 
+# A dead-lettered record too large to copy (over the producer's or the broker's limit)
+# is copied cut to this many bytes, then with no value at all; the original stays in
+# its topic, at the partition and offset the headers name.
+DEAD_LETTER_CUT_BYTES = 64 * 1024
+
+
+def dead_letter_copies(value: bytes | None) -> list[tuple[bytes | None, list[tuple[str, bytes]]]]:
+    """The values to try for a dead-lettered copy, largest first, with headers to add."""
+    if value is None or len(value) <= DEAD_LETTER_CUT_BYTES:
+        return [(value, [])]
+    cut = [("tripwire.truncated", b"true"), ("tripwire.original-bytes", str(len(value)).encode())]
+    return [(value, []), (value[:DEAD_LETTER_CUT_BYTES], cut), (b"", cut)]
+
+
 # -- match records: route -> evaluate -----------------------------------------------------
 
 # A match record carries many matches for one partition of the matches topic, so that

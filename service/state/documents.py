@@ -4,6 +4,10 @@ The stream service keeps a partition's state in memory for speed and writes each
 touched document once per batch to its Faust table (changelog + RocksDB); after a
 restart or a rebalance the documents are loaded back. Indexes are rebuilt from them,
 never persisted, so a batch costs one write per touched key.
+
+The route stage's store holds Prefect's seen-id cache and follower buffer: one document
+per held follower, and the ids seen in a batch as one document, deleted once every id in
+it is older than the seen-id window, so de-duplication costs one write per batch.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ _METRIC = b"M"
 # Child firing ids remembered per composite, to recognise a redelivered one.
 _RECENT_CHILDREN = 256
 _COMPOSITE = b"C"
+_FOLLOWER = b"F"
+_SEEN = b"S"
 
 
 def bucket_doc_key(trigger_id: str, key: BucketKey) -> bytes:
@@ -43,8 +49,8 @@ def bucket_doc_key(trigger_id: str, key: BucketKey) -> bytes:
 class DocumentStore(MemoryStateStore):
     """A `MemoryStateStore` that knows which documents changed since the last flush."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, max_seen: int | None = None) -> None:
+        super().__init__(max_seen)
         self._dirty_buckets: set[tuple[str, BucketKey]] = set()
         self._dirty_composites: set[str] = set()
         self._dirty_metrics: set[str] = set()
@@ -54,6 +60,12 @@ class DocumentStore(MemoryStateStore):
         # composite -> offset of the last child-firings record applied (its partition is
         # this store's: child firings are keyed by automation).
         self._child_offsets: dict[str, int] = {}
+        # Seen ids not yet written; written seen-id documents -> their latest time.
+        self._new_seen: list[tuple[str, int]] = []
+        self._seen_docs: dict[int, int] = {}
+        self._deleted_seen: list[int] = []
+        self._next_seen_doc = 0
+        self._dirty_followers: dict[str, EventRecord | None] = {}
 
     # -- writes mark their document dirty -------------------------------------------
     def put_bucket(
@@ -77,6 +89,25 @@ class DocumentStore(MemoryStateStore):
     def put_metric_state(self, trigger_id: str, data: bytes | None) -> None:
         super().put_metric_state(trigger_id, data)
         self._dirty_metrics.add(trigger_id)
+
+    def mark_seen(self, event_id: str, at: int) -> None:
+        super().mark_seen(event_id, at)
+        self._new_seen.append((event_id, at))
+
+    def forget_seen_before(self, cutoff: int) -> None:
+        super().forget_seen_before(cutoff)
+        for number, latest in list(self._seen_docs.items()):
+            if latest < cutoff:
+                del self._seen_docs[number]
+                self._deleted_seen.append(number)
+
+    def add_follower(self, event: EventRecord) -> None:
+        super().add_follower(event)
+        self._dirty_followers[event.id] = event
+
+    def remove_follower(self, event: EventRecord) -> None:
+        super().remove_follower(event)
+        self._dirty_followers[event.id] = None
 
     # -- redelivery guards ------------------------------------------------------------
     def already_applied(self, trigger_id: str, key: BucketKey, source: Position | None) -> bool:
@@ -173,6 +204,18 @@ class DocumentStore(MemoryStateStore):
             out.append((_COMPOSITE + composite_id.encode(), value))
         for trigger_id in sorted(self._dirty_metrics):
             out.append((_METRIC + trigger_id.encode(), self.metric_state(trigger_id)))
+        for event_id, follower in sorted(self._dirty_followers.items()):
+            doc = None if follower is None else orjson.dumps(event_json(follower))
+            out.append((_FOLLOWER + event_id.encode(), doc))
+        out.extend((_seen_doc_key(number), None) for number in self._deleted_seen)
+        if self._new_seen:
+            number = self._next_seen_doc
+            self._next_seen_doc += 1
+            self._seen_docs[number] = max(at for _, at in self._new_seen)
+            out.append((_seen_doc_key(number), orjson.dumps(self._new_seen)))
+        self._new_seen = []
+        self._deleted_seen.clear()
+        self._dirty_followers.clear()
         self._dirty_buckets.clear()
         self._dirty_composites.clear()
         self._dirty_metrics.clear()
@@ -217,6 +260,19 @@ class DocumentStore(MemoryStateStore):
             if doc_key.startswith(_METRIC):
                 super().put_metric_state(doc_key[1:].decode(), value)
                 continue
+            if doc_key.startswith(_FOLLOWER):
+                super().add_follower(event_from_json(orjson.loads(value)))
+                continue
+            if doc_key.startswith(_SEEN):
+                pairs = orjson.loads(value)
+                for event_id, at in pairs:
+                    known = self.seen_at(event_id)
+                    if known is None or known < at:
+                        super().mark_seen(event_id, at)
+                number = int.from_bytes(doc_key[1:], "big")
+                self._seen_docs[number] = max(at for _, at in pairs)
+                self._next_seen_doc = max(self._next_seen_doc, number + 1)
+                continue
             if not doc_key.startswith(_BUCKET):
                 continue
             trigger_part, _, key_part = doc_key[1:].partition(b"\0")
@@ -237,6 +293,11 @@ class DocumentStore(MemoryStateStore):
         # Documents come in key order; forget_guards_before wants the oldest first.
         self._guards = dict(sorted(self._guards.items(), key=lambda item: item[1][1]))
         return count
+
+
+def _seen_doc_key(number: int) -> bytes:
+    # Big-endian, so RocksDB keeps the documents in the order they were written.
+    return _SEEN + number.to_bytes(8, "big")
 
 
 def _event_or_none(event: EventRecord | None) -> Any:
