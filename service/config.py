@@ -75,6 +75,14 @@ class Settings(BaseSettings):
             "time per partition; at most the broker's message.max.bytes)"
         ),
     )
+    producer_timeout: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "seconds a worker's send may take (its topic's metadata, then the broker's ack) "
+            "before the batch fails, stays uncommitted and is read again (Faust's own is 20 min)"
+        ),
+    )
     gc_threshold: int = Field(
         100_000,
         ge=0,
@@ -87,8 +95,9 @@ class Settings(BaseSettings):
         2_000_000,
         ge=1,
         description=(
-            "event ids each worker remembers for de-duplication (30 minutes, oldest "
-            "forgotten first beyond this)"
+            "event ids remembered per events partition for de-duplication (30 minutes, oldest "
+            "forgotten first beyond this; kept in the route table, so they survive restarts "
+            "and handovers)"
         ),
     )
     max_buckets_per_trigger: int = Field(

@@ -51,6 +51,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         # Room to dead-letter the largest record we accept, with its headers.
         producer_max_request_size=max(settings.max_event_bytes + 65_536, 1_048_576),
         producer_max_batch_size=settings.producer_batch_bytes,
+        producer_request_timeout=settings.producer_timeout,
         topic_allow_declare=True,
     )
 

@@ -195,8 +195,11 @@ class Runtime:
         assert self.send is not None  # noqa: S101  # set when the app is built
         value, extra = copy
         try:
-            sent: Awaitable[Any] = await self.send(
-                self.settings.topic_events_dlq, message.key, value, None, headers + extra
+            sent: Awaitable[Any] = await asyncio.wait_for(
+                self.send(
+                    self.settings.topic_events_dlq, message.key, value, None, headers + extra
+                ),
+                self.settings.producer_timeout,
             )
         except Exception as exc:  # noqa: BLE001  # judged with the ack's errors below
             return exc
@@ -216,7 +219,9 @@ class Runtime:
             try:
                 if isinstance(sent, BaseException):
                     raise sent
-                await sent
+                # Bounded here too: a topic the broker will not describe (refused, or
+                # missing with auto-creation off) holds aiokafka in a metadata wait.
+                await asyncio.wait_for(sent, self.settings.producer_timeout)
             except Exception as exc:
                 if _too_large(exc) and index + 1 < len(copies):
                     logger.warning(

@@ -154,7 +154,10 @@ class Cluster:
         asyncio.run(self._produce(list(records), topic or self.settings.topic_events))
 
     async def _produce(self, records: list[tuple[bytes | None, bytes]], topic: str) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5)
+        # Room for records past every limit of the worker's (the poison-record tests).
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, linger_ms=5, max_request_size=64 * 1024 * 1024
+        )
         await producer.start()
         try:
             futures = [await producer.send(topic, value, key=key) for key, value in records]

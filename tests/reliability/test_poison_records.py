@@ -1,0 +1,170 @@
+"""Records at and past every size limit in the chain never cost a valid event.
+
+The chain: the worker's event limit (TRIPWIRE_MAX_EVENT_BYTES, 100,000 here), its
+producer's request limit (the larger of that plus 64 KiB and 1 MiB), and the broker's
+(Tansu enforces none: it took 150 MB records in a probe; Apache Kafka's default is about
+1 MB, and its refusal reaches the producer as the same MessageSizeTooLargeError). A
+record the worker cannot use goes to the dead-letter topic whole when the copy fits the
+producer, else cut to 64 KiB with its original size; the valid events around it all
+fire; the committed offsets reach the log's end.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
+from prometheus_client.parser import text_string_to_metric_families
+
+from service.messaging.records import DEAD_LETTER_CUT_BYTES, dead_letter_headers
+from service.models.automations import parse_automations
+from tests.integration.api_harness import wait_worker_ready
+from tests.integration.harness import Cluster, Worker
+
+KEY = b"poison"  # one key: one partition, one order
+PRODUCER_LIMIT = 1_048_576  # the worker's, for a 100,000-byte event limit
+
+AUTOMATION = {
+    "name": "every-failure",
+    "trigger": {
+        "type": "event",
+        "posture": "Reactive",
+        "expect": ["prefect.flow-run.Failed"],
+        "for_each": ["prefect.resource.id"],
+        "threshold": 1,
+        "within": 0,
+    },
+    "actions": [{"type": "do-nothing"}],
+}
+
+
+def _failed(n: int, size: int | None = None) -> bytes:
+    """A valid Failed event of flow run `n`, padded to exactly `size` bytes if given."""
+    event: dict[str, Any] = {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"poison-{n}")),
+        "occurred": datetime.now(UTC).isoformat(),
+        "event": "prefect.flow-run.Failed",
+        "resource": {"prefect.resource.id": f"prefect.flow-run.{n}"},
+        "payload": {"pad": ""},
+    }
+    raw = orjson.dumps(event)
+    if size is not None:
+        event["payload"]["pad"] = "x" * (size - len(raw))
+        raw = orjson.dumps(event)
+        assert len(raw) == size
+    return raw
+
+
+def _oversized(size: int) -> bytes:
+    raw = b'{"pad": "' + b"x" * (size - 11) + b'"}'
+    assert len(raw) == size
+    return raw
+
+
+def _copy_size(value: bytes, reason: str, topic: str, partition: int, offset: int) -> int:
+    headers = dead_letter_headers(reason, topic, partition, offset)
+    return int(DefaultRecordBatchBuilder.estimate_size_in_bytes(KEY, value, headers))
+
+
+def _metrics(worker: Worker) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = httpx.get(f"http://127.0.0.1:{worker.web_port}/metrics", timeout=5).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _lag(worker: Worker, topic: str) -> float:
+    return sum(
+        value
+        for (name, labels), value in _metrics(worker).items()
+        if name == "tripwire_consumer_lag" and ("topic", topic) in labels
+    )
+
+
+def test_records_past_every_size_limit_are_dead_lettered_and_valid_events_around_them_fire(
+    cluster: Cluster,
+) -> None:
+    limit = cluster.max_event_bytes
+    sizes = {
+        "under the event limit": limit - 1,
+        "at the event limit": limit,
+        "one past the event limit": limit + 1,
+        "just under the producer limit": PRODUCER_LIMIT - 1_000,
+        "at the producer limit": PRODUCER_LIMIT,
+        "past the producer limit": PRODUCER_LIMIT + 1,
+        "twice Kafka's default broker limit": 2_000_000,
+        "well past every limit": 5_000_000,
+    }
+    records: list[bytes] = []
+    valid: list[int] = []
+    bad: list[bytes] = []
+    n = 0
+    for size in sizes.values():
+        # A valid event before and after each big record, in the same batch and partition.
+        for _ in range(3):
+            records.append(_failed(n))
+            valid.append(n)
+            n += 1
+        if size <= limit:
+            records.append(_failed(n, size))
+            valid.append(n)
+            n += 1
+        else:
+            records.append(_oversized(size))
+            bad.append(records[-1])
+    for _ in range(3):
+        records.append(_failed(n))
+        valid.append(n)
+        n += 1
+
+    cluster.publish(parse_automations([AUTOMATION]))
+    worker = cluster.start_worker("w1")
+    wait_worker_ready(worker)
+    cluster.produce((KEY, raw) for raw in records)
+
+    firings = cluster.firings(lambda recs: len({r["id"] for r in recs}) >= len(valid), 120, 2)
+    fired = {f["triggering_event"]["resource"]["prefect.resource.id"] for f in firings}
+    assert fired == {f"prefect.flow-run.{i}" for i in valid}
+
+    topic = cluster.settings.topic_events_dlq
+    dead = cluster.read(topic, lambda recs: len(recs) >= len(bad), 60, 2)
+    assert len(dead) == len(bad)
+    cut = 0
+    for record, original in zip(
+        sorted(dead, key=lambda r: int(dict(r.headers)["tripwire.offset"])), bad, strict=True
+    ):
+        headers = dict(record.headers)
+        reason = headers["tripwire.reason"].decode()
+        assert reason == (
+            f"invalid event: record of {len(original)} bytes is over the {limit}-byte limit"
+        )
+        partition, offset = int(headers["tripwire.partition"]), int(headers["tripwire.offset"])
+        assert headers["tripwire.topic"].decode() == cluster.settings.topic_events
+        whole = _copy_size(original, reason, cluster.settings.topic_events, partition, offset)
+        if "tripwire.truncated" in headers:
+            # Cut only when the whole copy could not be sent.
+            assert whole > PRODUCER_LIMIT, whole
+            assert record.value == original[:DEAD_LETTER_CUT_BYTES]
+            assert int(headers["tripwire.original-bytes"]) == len(original)
+            cut += 1
+        else:
+            assert whole <= PRODUCER_LIMIT, whole
+            assert record.value == original
+    assert cut == 4, cut  # at, past the producer limit, and the two far past it
+
+    # The metric counts what the topic got; nothing failed; every offset is committed.
+    deadline = time.monotonic() + 30
+    while _lag(worker, cluster.settings.topic_events) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    metrics = _metrics(worker)
+    assert metrics[("tripwire_events_dead_lettered_total", (("reason", "too_large"),))] == len(bad)
+    assert not any(name == "tripwire_batch_failures_total" for name, _ in metrics)
+    assert _lag(worker, cluster.settings.topic_events) == 0
+    assert worker.process.poll() is None
