@@ -9,11 +9,13 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes, pass_eval_context
+from jinja2 import ChainableUndefined, pass_eval_context
 from jinja2.nodes import EvalContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
+
+from service.models.templates import MAX_TEMPLATE_RANGE
 
 __all__ = [
     "EventView",
@@ -23,13 +25,7 @@ __all__ = [
     "maybe_template",
     "render",
     "template_context",
-    "validate_template",
 ]
-
-# Prefect's user_templates limits.
-MAX_TEMPLATE_RANGE = 100
-MAX_LOOP_COUNT = 10
-MAX_NESTED_LOOP_DEPTH = 2
 
 
 class TemplateFailed(Exception):
@@ -76,36 +72,6 @@ ENVIRONMENT = _Environment()
 def maybe_template(value: str) -> bool:
     """Prefect's test: does a string contain Jinja syntax at all."""
     return "{{" in value or "{%" in value
-
-
-def validate_template(template: str, field: str) -> str:
-    """Parse a template and check Prefect's loop limits; ValueError names the field."""
-    try:
-        root = ENVIRONMENT.parse(template)
-    except TemplateSyntaxError as exc:
-        msg = f"{field!r} is not a valid template: {exc}"
-        raise ValueError(msg) from None
-    loops = list(root.find_all(nodes.For))
-    if len(loops) > MAX_LOOP_COUNT:
-        msg = (
-            f"{field!r} is not a valid template: Contains {len(loops)} for loops. "
-            f"Templates can contain no more than {MAX_LOOP_COUNT} for loops."
-        )
-        raise ValueError(msg)
-    depth = max((_loop_depth(loop) for loop in loops), default=0)
-    if depth > MAX_NESTED_LOOP_DEPTH:
-        msg = (
-            f"{field!r} is not a valid template: Contains nested for loops at a depth of "
-            f"{depth}. Templates can nest for loops no more than {MAX_NESTED_LOOP_DEPTH} "
-            "loops deep."
-        )
-        raise ValueError(msg)
-    return template
-
-
-def _loop_depth(node: nodes.Node, depth: int = 0) -> int:
-    here = depth + 1 if isinstance(node, nodes.For) else depth
-    return max((_loop_depth(child, here) for child in node.iter_child_nodes()), default=here)
 
 
 def render(template: str, context: Mapping[str, Any]) -> str:

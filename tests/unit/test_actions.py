@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import random
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -65,6 +68,17 @@ def test_templates_are_checked_at_creation_with_prefects_limits() -> None:
     loops = "{% for a in x %}{% for b in a %}{% for c in b %}{% endfor %}{% endfor %}{% endfor %}"
     ((_, msg),) = _errors([{"type": "call-webhook", "url": "http://x", "payload": loops}])
     assert "nested for loops at a depth of 3" in msg
+
+
+def test_models_import_nothing_from_the_worker_packages() -> None:
+    # Issue 18: the API and replay validate automations without the action worker's code.
+    code = (
+        "import sys, service.models.automations, service.models.actions; "
+        "print(sorted(m for m in sys.modules if m.startswith('service.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = ast.literal_eval(out.stdout)
+    assert [m for m in loaded if not m.startswith(("service.models", "service.errors"))] == []
 
 
 def test_unknown_action_types_are_refused() -> None:
