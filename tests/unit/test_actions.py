@@ -14,7 +14,12 @@ from typing import Any
 import pytest
 
 from service.actions.delivery import ActionFailed, Retriable, RetryPolicy, deliver
-from service.actions.effects import _hydrate, _id_of_first_resource_of_kind, _upgrade_v1
+from service.actions.effects import (
+    _hydrate,
+    _id_of_first_resource_of_kind,
+    _templates_in,
+    _upgrade_v1,
+)
 from service.actions.runner import plan
 from service.actions.templates import (
     Sandbox,
@@ -217,7 +222,9 @@ def test_run_deployment_parameters_keep_their_json_types() -> None:
     }
     _upgrade_v1(parameters)
     context = template_context(_record(), {"id": "e", "event": "x", "payload": {"n": 7}})
-    assert _hydrate(parameters, context, {}) == {
+    templates = _templates_in(parameters)
+    rendered = dict(zip(templates, render_all(templates, context), strict=True))
+    assert _hydrate(parameters, rendered, {}) == {
         "n": 7,
         "text": "run 7",
         "raw": {"a": 1},
