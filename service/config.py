@@ -186,6 +186,38 @@ class Settings(BaseSettings):
     action_timeout: float = Field(
         10.0, gt=0, description="seconds one HTTP call of an action may take"
     )
+    template_cpu_seconds: float = Field(
+        1.0,
+        gt=0,
+        description=(
+            "CPU seconds the template renders of one action may use; past it the render "
+            "process is killed and the action dead-lettered"
+        ),
+    )
+    template_max_output: int = Field(
+        1_000_000,
+        ge=1,
+        description=(
+            "characters the rendered templates of one action may add up to; more fails the "
+            "action (dead-lettered)"
+        ),
+    )
+    template_max_memory: int = Field(
+        512,
+        ge=64,
+        description=(
+            "MiB of address space of each render process; a render needing more fails its "
+            "action (dead-lettered)"
+        ),
+    )
+    template_processes: int = Field(
+        2,
+        ge=1,
+        description=(
+            "render processes per action worker: templates render there, off the worker's "
+            "event loop, one action at a time each"
+        ),
+    )
     prefect_api_url: str = Field(
         "",
         description=(

@@ -17,14 +17,8 @@ import orjson
 
 from service.actions.delivery import ActionFailed
 from service.actions.prefect_client import HttpApi, raise_for_response
-from service.actions.templates import (
-    TemplateFailed,
-    attrs,
-    maybe_template,
-    objects_named,
-    render,
-    template_context,
-)
+from service.actions.render_pool import RenderPool
+from service.actions.templates import TemplateFailed, maybe_template, objects_named
 from service.models.actions import (
     ActionSpec,
     AutomationCommand,
@@ -51,6 +45,7 @@ class Services:
     prefect: HttpApi
     tripwire: HttpApi
     emit: Callable[[bytes, bytes], Awaitable[None]]
+    templates: RenderPool
 
 
 @dataclass
@@ -87,9 +82,6 @@ class ActionRun:
             "Prefect-Automation-ID": self.automation_id,
             "Prefect-Automation-Name": base64.b64encode(name).decode(),
         }
-
-    def context(self) -> dict[str, Any]:
-        return template_context(self.record, self.event)
 
 
 # -- inference from the triggering event (actions.py: _id_of_first_resource_of_kind) -----
@@ -148,30 +140,37 @@ def _flow_run(run: ActionRun) -> str:
 # -- templates ------------------------------------------------------------------------
 
 
-async def _render(run: ActionRun, services: Services, templates: list[str]) -> list[str]:
-    context = run.context()
-    await _add_objects(run, services, templates, context)
+async def _render(
+    run: ActionRun, services: Services, templates: list[str], *, objects: bool = True
+) -> dict[str, str]:
+    """Each distinct template of the action, rendered in a render process, by its text.
+
+    A template error, one over the CPU, output or memory limits, or one touching an
+    unsafe attribute fails the action for good (ActionFailed: dead-lettered, no retry).
+    """
+    unique = list(dict.fromkeys(templates))
+    found = await _objects(run, services, unique) if objects else {}
     try:
-        return [render(t, context) for t in templates]
+        rendered = await services.templates.render(unique, run.record, run.event, found)
     except TemplateFailed as exc:
         run.details["template_error"] = str(exc)
         raise ActionFailed(str(exc)) from None
+    return dict(zip(unique, rendered, strict=True))
 
 
-async def _add_objects(
-    run: ActionRun, services: Services, templates: list[str], context: dict[str, Any]
-) -> None:
+async def _objects(run: ActionRun, services: Services, templates: list[str]) -> dict[str, Any]:
     """`flow_run`, `deployment`, ... from the Prefect API, when templates name them."""
     wanted = objects_named(templates)
+    found: dict[str, Any] = {}
     if not wanted or not run.event or not services.prefect.base_url:
-        return
+        return found
     for name in sorted(wanted):
         kind = "prefect." + name.replace("_", "-")
         object_id = _id_of_first_resource_of_kind(run.event, kind)
         if object_id is None:
             continue
-        data = await services.prefect.read_object(name, object_id)
-        context[name] = attrs(data) if data is not None else None
+        found[name] = await services.prefect.read_object(name, object_id)
+    return found
 
 
 # -- run-deployment parameters: Prefect's hydration, v1 templates upgraded -------------
@@ -206,19 +205,19 @@ def _wrap_v1(template: str) -> dict[str, Any]:
 _REMOVE = object()
 
 
-def _hydrate(value: Any, context: dict[str, Any], variables: dict[str, Any]) -> Any:
+def _hydrate(value: Any, rendered: Mapping[str, str], variables: dict[str, Any]) -> Any:
     if isinstance(value, dict) and "__prefect_kind" in value:
         kind = value["__prefect_kind"]
         if kind == "none":
             if "value" not in value:
                 msg = "Missing 'value' key in __prefect object"
                 raise ActionFailed(msg)
-            return _hydrate(value["value"], context, variables)
+            return _hydrate(value["value"], rendered, variables)
         if kind == "json":
             if "value" not in value:
                 return _REMOVE
             inner = value["value"]
-            text = _hydrate(inner, context, variables) if isinstance(inner, dict) else inner
+            text = _hydrate(inner, rendered, variables) if isinstance(inner, dict) else inner
             if not isinstance(text, str):
                 return text
             try:
@@ -230,10 +229,7 @@ def _hydrate(value: Any, context: dict[str, Any], variables: dict[str, Any]) -> 
             if "template" not in value:
                 msg_0 = "Missing 'template' key in __prefect object"
                 raise ActionFailed(msg_0)
-            try:
-                return render(str(value["template"]), context)
-            except TemplateFailed as exc:
-                raise ActionFailed(str(exc)) from None
+            return rendered[str(value["template"])]
         if kind == "workspace_variable":
             name = value.get("variable_name")
             if name not in variables:
@@ -242,10 +238,10 @@ def _hydrate(value: Any, context: dict[str, Any], variables: dict[str, Any]) -> 
             return variables[name]
         return value.get("value")
     if isinstance(value, dict):
-        out = {k: _hydrate(v, context, variables) for k, v in value.items()}
+        out = {k: _hydrate(v, rendered, variables) for k, v in value.items()}
         return {k: v for k, v in out.items() if v is not _REMOVE}
     if isinstance(value, list):
-        items = [_hydrate(v, context, variables) for v in value]
+        items = [_hydrate(v, rendered, variables) for v in value]
         return [v for v in items if v is not _REMOVE]
     return value
 
@@ -273,11 +269,10 @@ def _templates_in(value: Any) -> list[str]:
 async def _parameters(run: ActionRun, spec: RunDeployment, services: Services) -> dict[str, Any]:
     parameters = copy.deepcopy(spec.parameters) or {}
     _upgrade_v1(parameters)
-    context = run.context()
-    await _add_objects(run, services, _templates_in(parameters), context)
+    rendered = await _render(run, services, _templates_in(parameters))
     names = _variable_names(parameters)
     variables = await services.prefect.read_variables(names) if names else {}
-    hydrated: dict[str, Any] = _hydrate(parameters, context, variables)
+    hydrated: dict[str, Any] = _hydrate(parameters, rendered, variables)
     return hydrated
 
 
@@ -433,13 +428,14 @@ async def _call_webhook(run: ActionRun, spec: CallWebhook, services: Services) -
     if slug not in ("url", "webhook"):
         msg = "The referenced block was not a webhook block"
         raise ActionFailed(msg)
-    (payload,) = await _render(run, services, [spec.payload])
+    payload = (await _render(run, services, [spec.payload]))[spec.payload]
     await _send(run, services, url, method, headers, payload)
 
 
 async def _send_notification(run: ActionRun, spec: SendNotification, services: Services) -> None:
     url, method, headers, slug = await _endpoint(run, spec, services)
-    subject, body = await _render(run, services, [spec.subject, spec.body])
+    rendered = await _render(run, services, [spec.subject, spec.body])
+    subject, body = rendered[spec.subject], rendered[spec.body]
     if slug == "slack-webhook":
         document = {"text": f"*{subject}*\n{body}"}
     elif slug in ("url", "webhook"):
@@ -485,31 +481,40 @@ async def _automation_command(run: ActionRun, spec: AutomationCommand, services:
     _answered(run, response, spec.type)
 
 
-def _render_tree(value: Any, context: dict[str, Any]) -> Any:
+def _strings_in(value: Any) -> list[str]:
     if isinstance(value, str):
-        return render(value, context)
+        return [value]
     if isinstance(value, dict):
-        return {k: _render_tree(v, context) for k, v in value.items()}
+        return [s for v in value.values() for s in _strings_in(v)]
     if isinstance(value, list):
-        return [_render_tree(v, context) for v in value]
+        return [s for v in value for s in _strings_in(v)]
+    return []
+
+
+def _render_tree(value: Any, rendered: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        return rendered[value]
+    if isinstance(value, dict):
+        return {k: _render_tree(v, rendered) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render_tree(v, rendered) for v in value]
     return value
 
 
 async def _emit_event(run: ActionRun, spec: EmitEvent, services: Services) -> None:
-    context = run.context()
-    try:
-        event = {
-            # Derived from (firing, action): a redelivered emit carries the same event id,
-            # which Tripwire's router drops as a repeat.
-            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"tripwire:emit:{run.key}")),
-            "occurred": datetime.now(UTC).isoformat(),
-            "event": render(spec.event, context),
-            "resource": _render_tree(spec.resource, context),
-            "related": _render_tree(spec.related, context),
-            "payload": _render_tree(spec.payload, context),
-        }
-    except TemplateFailed as exc:
-        raise ActionFailed(str(exc)) from None
+    tree = [spec.resource, spec.related, spec.payload]
+    # emit-event never read Prefect objects for its templates; it still does not.
+    rendered = await _render(run, services, [spec.event, *_strings_in(tree)], objects=False)
+    event = {
+        # Derived from (firing, action): a redelivered emit carries the same event id,
+        # which Tripwire's router drops as a repeat.
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"tripwire:emit:{run.key}")),
+        "occurred": datetime.now(UTC).isoformat(),
+        "event": rendered[spec.event],
+        "resource": _render_tree(spec.resource, rendered),
+        "related": _render_tree(spec.related, rendered),
+        "payload": _render_tree(spec.payload, rendered),
+    }
     run.details["emitted_event"] = event["id"]
     key = str(event["resource"].get("prefect.resource.id", "")).encode()
     await services.emit(key, orjson.dumps(event))

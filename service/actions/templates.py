@@ -1,35 +1,36 @@
-"""User templates in a Jinja2 sandbox, with Prefect's limits and template context."""
+"""User templates in a Jinja2 sandbox, with Prefect's limits, size limits and template context."""
 
 from __future__ import annotations
 
 import json
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import ChainableUndefined, TemplateSyntaxError, nodes, pass_eval_context
+from jinja2 import ChainableUndefined, Template, Undefined, pass_eval_context
+from jinja2.exceptions import SecurityError
 from jinja2.nodes import EvalContext
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
+
+from service.models.templates import MAX_TEMPLATE_RANGE
 
 __all__ = [
     "EventView",
     "LabelDiver",
     "ResourceView",
+    "Sandbox",
     "TemplateFailed",
     "maybe_template",
     "render",
+    "render_all",
     "template_context",
-    "validate_template",
 ]
-
-# Prefect's user_templates limits.
-MAX_TEMPLATE_RANGE = 100
-MAX_LOOP_COUNT = 10
-MAX_NESTED_LOOP_DEPTH = 2
 
 
 class TemplateFailed(Exception):
@@ -63,14 +64,74 @@ def _tojson(eval_ctx: EvalContext, value: object, indent: int | None = None) -> 
     return htmlsafe_json_dumps(_plain(value), dumps=json.dumps, indent=indent)
 
 
-class _Environment(ImmutableSandboxedEnvironment):
-    def __init__(self) -> None:
+# A power whose result would have more bits than this is refused before it is computed:
+# `9 ** (9 ** 8)` alone took 58 s of CPU. Python cannot print an int of over 4,300
+# digits (about 14,300 bits) anyway, so legitimate arithmetic stays far below it.
+MAX_POWER_BITS = 65_536
+DEFAULT_MAX_OUTPUT = 1_000_000
+
+
+class Sandbox(ImmutableSandboxedEnvironment):
+    """Prefect's sandbox, plus: unsafe attributes are errors, and `**` and `*` are sized.
+
+    `max_output` is the most characters a render may produce; a string or list
+    multiplied past it is refused before Python builds it.
+    """
+
+    intercepted_binops = frozenset({"**", "*"})
+
+    def __init__(self, max_output: int = DEFAULT_MAX_OUTPUT) -> None:
         super().__init__(undefined=ChainableUndefined, autoescape=False)
+        self.max_output = max_output
         self.globals["range"] = _limited_range
         self.filters["tojson"] = _tojson
 
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
+        # Jinja returns an Undefined that renders as "", so `{{ f.__globals__ }}` sent an
+        # empty webhook without a word; a template that reaches for internals is a bug
+        # (or an attack) its author must hear about.
+        msg = (
+            f"access to attribute {attribute!r} of a {type(obj).__name__!r} object is "
+            "unsafe; templates may not use attributes starting with '_' or Python internals"
+        )
+        raise SecurityError(msg)
 
-ENVIRONMENT = _Environment()
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            _check_power(left, right)
+        elif operator == "*":
+            self._check_repeat(left, right)
+        return self.binop_table[operator](left, right)
+
+    def _check_repeat(self, left: Any, right: Any) -> None:
+        for sequence, times in ((left, right), (right, left)):
+            if (
+                isinstance(sequence, str | list | tuple)
+                and isinstance(times, int)
+                and len(sequence) * times > self.max_output
+            ):
+                unit = "characters" if isinstance(sequence, str) else "items"
+                msg = (
+                    f"{len(sequence):,} {unit} repeated {times:,} times would be "
+                    f"{len(sequence) * times:,} {unit}; templates may render at most "
+                    f"{self.max_output:,} characters (TRIPWIRE_TEMPLATE_MAX_OUTPUT)"
+                )
+                raise SecurityError(msg)
+
+
+def _check_power(base: Any, exponent: Any) -> None:
+    if not (isinstance(base, int) and isinstance(exponent, int)) or exponent <= 0:
+        return  # floats overflow at once; a negative exponent gives a float
+    bits = exponent * (abs(base).bit_length() - 1)
+    if bits > MAX_POWER_BITS:
+        msg = (
+            f"{base} ** {exponent} would be a number of about {bits:,} bits; the sandbox "
+            f"refuses powers over {MAX_POWER_BITS:,} bits"
+        )
+        raise SecurityError(msg)
+
+
+ENVIRONMENT = Sandbox()
 
 
 def maybe_template(value: str) -> bool:
@@ -78,45 +139,50 @@ def maybe_template(value: str) -> bool:
     return "{{" in value or "{%" in value
 
 
-def validate_template(template: str, field: str) -> str:
-    """Parse a template and check Prefect's loop limits; ValueError names the field."""
-    try:
-        root = ENVIRONMENT.parse(template)
-    except TemplateSyntaxError as exc:
-        msg = f"{field!r} is not a valid template: {exc}"
-        raise ValueError(msg) from None
-    loops = list(root.find_all(nodes.For))
-    if len(loops) > MAX_LOOP_COUNT:
-        msg = (
-            f"{field!r} is not a valid template: Contains {len(loops)} for loops. "
-            f"Templates can contain no more than {MAX_LOOP_COUNT} for loops."
-        )
-        raise ValueError(msg)
-    depth = max((_loop_depth(loop) for loop in loops), default=0)
-    if depth > MAX_NESTED_LOOP_DEPTH:
-        msg = (
-            f"{field!r} is not a valid template: Contains nested for loops at a depth of "
-            f"{depth}. Templates can nest for loops no more than {MAX_NESTED_LOOP_DEPTH} "
-            "loops deep."
-        )
-        raise ValueError(msg)
-    return template
+@lru_cache(maxsize=512)
+def _compiled(environment: Sandbox, template: str) -> Template:
+    # Compiling costs about ten times a small render; automations fire again and again.
+    return environment.from_string(template)
 
 
-def _loop_depth(node: nodes.Node, depth: int = 0) -> int:
-    here = depth + 1 if isinstance(node, nodes.For) else depth
-    return max((_loop_depth(child, here) for child in node.iter_child_nodes()), default=here)
+def render(template: str, context: Mapping[str, Any], environment: Sandbox = ENVIRONMENT) -> str:
+    """Render one user template in the sandbox; TemplateFailed says why it could not."""
+    return render_all([template], context, environment)[0]
 
 
-def render(template: str, context: Mapping[str, Any]) -> str:
-    """Render a user template in the sandbox; TemplateFailed says why it could not."""
-    if not maybe_template(template):
-        return template
-    try:
-        return ENVIRONMENT.from_string(template).render(**context)
-    except Exception as exc:  # noqa: BLE001  # any error in user code fails the action
-        msg = f"Template rendering failed: {exc!r}"
-        raise TemplateFailed(msg) from None
+def render_all(
+    templates: Sequence[str], context: Mapping[str, Any], environment: Sandbox = ENVIRONMENT
+) -> list[str]:
+    """Render the templates of one action; together at most `max_output` characters.
+
+    The output is counted as it is produced, so a loop that keeps writing stops at the
+    limit instead of building the whole text first. No CPU budget here: that is the
+    render process's (service/actions/render_pool.py), which runs this.
+    """
+    left = environment.max_output
+    out: list[str] = []
+    for template in templates:
+        if not maybe_template(template):
+            out.append(template)
+            continue
+        chunks: list[str] = []
+        try:
+            for chunk in _compiled(environment, template).generate(**context):
+                left -= len(chunk)
+                if left < 0:
+                    msg = (
+                        f"Template rendering failed: the output is over the limit of "
+                        f"{environment.max_output:,} characters (TRIPWIRE_TEMPLATE_MAX_OUTPUT)"
+                    )
+                    raise TemplateFailed(msg)
+                chunks.append(chunk)
+        except (TemplateFailed, MemoryError):
+            raise  # the render process names the memory limit
+        except Exception as exc:  # noqa: BLE001  # any error in user code fails the action
+            msg = f"Template rendering failed: {exc!r}"
+            raise TemplateFailed(msg) from None
+        out.append("".join(chunks))
+    return out
 
 
 # -- the context: Prefect's objects, rebuilt from the firing record --------------------

@@ -17,6 +17,7 @@ from service import metrics
 from service.actions.delivery import RetryPolicy
 from service.actions.effects import Services
 from service.actions.prefect_client import HttpApi
+from service.actions.render_pool import RenderLimits, RenderPool
 from service.actions.runner import FiringHandler, Source
 from service.actions.store import CompletionStore
 from service.config import Settings
@@ -56,6 +57,15 @@ class ActionWorker:
             fetch_max_wait_ms=100,
         )
         timeout = httpx.Timeout(settings.action_timeout)
+        templates = RenderPool(
+            RenderLimits(
+                cpu_seconds=settings.template_cpu_seconds,
+                max_output=settings.template_max_output,
+                max_memory_mib=settings.template_max_memory,
+            ),
+            processes=settings.template_processes,
+        )
+        await templates.start()
         async with httpx.AsyncClient(timeout=timeout) as http:
 
             async def emit(key: bytes, value: bytes) -> None:
@@ -84,6 +94,7 @@ class ActionWorker:
                     setting="TRIPWIRE_API_URL",
                 ),
                 emit=emit,
+                templates=templates,
             )
             policy = RetryPolicy(
                 max_attempts=settings.action_max_attempts,
@@ -100,6 +111,7 @@ class ActionWorker:
                 self.ready = False
                 await consumer.stop()
                 await producer.stop()
+                await templates.close()
                 store.close()
 
     async def _loop(

@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from service.actions.templates import validate_template
+from service.models.templates import validate_template
 
 __all__ = [
     "ACTION_MODEL_TYPES",

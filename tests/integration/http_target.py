@@ -21,6 +21,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.time)  # wall clock, once the body was read
 
 
 @dataclass

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import signal
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 
 import httpx
 import orjson
@@ -209,3 +211,128 @@ def test_each_action_takes_effect_once_across_redelivery_and_a_kill_mid_firing(
     assert worker.stop() == 0  # finishes the batch in hand first
     assert len(target.to("/first")) == 1
     assert len(target.to("/slow")) == 2
+
+
+# Inside Prefect's limits (two loops, nested two deep, no range()): about 10**10 empty
+# iterations that no sandbox check stops; only the render's CPU budget does.
+NESTED_LOOPS = "{% for a in 'x' * 100000 %}{% for b in 'x' * 100000 %}{% endfor %}{% endfor %}"
+BUDGET = 8.0
+
+
+def test_bad_templates_fail_alone_while_other_webhooks_and_healthz_keep_going(
+    cluster: Cluster, target: Target
+) -> None:
+    target.on("/ok", always(200))
+    target.on("/bad", always(200))
+    actions = Actions(cluster, template_cpu_seconds=str(BUDGET))
+    triggering = event("prefect.flow-run.Failed", {"prefect.resource.id": "prefect.flow-run.r1"})
+    triggering["payload"]["text"] = "x" * 200
+    bad_templates = {
+        "cpu": NESTED_LOOPS,
+        "power": "{{ (9 ** (9 ** 8)) % 7 }}",
+        "repeat": "{{ 'A' * 50000000 }}",
+        # 10,000 x 200 characters: over the 1,000,000 default without a `*` to refuse.
+        "output": (
+            "{% for i in range(100) %}{% for j in range(100) %}{{ event.payload.text }}"
+            "{% endfor %}{% endfor %}"
+        ),
+        "globals": "{{ range.__globals__ }}",
+    }
+    bad = {
+        name: firing([_webhook(target, "/bad", template)], event=triggering)
+        for name, template in bad_templates.items()
+    }
+    healthy = firing([_webhook(target, "/ok", "{{ event.resource.id }}")], event=triggering)
+    # One partition, bad firings first, all written before the worker starts: its first
+    # batch holds them all, so the healthy firing runs beside the bad renders. (A later
+    # batch waits for the slowest firing of the one before, at most the budget.)
+    actions.produce(*bad.values(), healthy, partition=0)
+    _, web = actions.start()
+    ready = time.time()
+
+    (ok,) = target.wait_for("/ok", 1, timeout=60)
+    assert ok.body == b"prefect.flow-run.r1"
+    health: list[float] = []
+    for _ in range(5):
+        asked = time.time()
+        # Before the render processes, the event loop computed the template and this
+        # timed out for as long as the render ran.
+        assert httpx.get(f"{web}/healthz", timeout=2).status_code == 200
+        health.append(time.time() - asked)
+        time.sleep(0.2)
+    answered = time.time()
+
+    letters = actions.dead_letters(len(bad), timeout=120)
+    documents = {orjson.loads(letter.value)["firing"]["id"]: letter for letter in letters}
+    assert set(documents) == {record["id"] for record in bad.values()}
+    reasons: dict[str, str] = {}
+    for name, record in bad.items():
+        letter = documents[record["id"]]
+        document = orjson.loads(letter.value)
+        assert document["attempts"] == 1, name  # a template failure is final: no retry
+        assert dict(letter.headers)["tripwire.reason"].decode() == document["error"]
+        assert document["details"]["template_error"] == document["error"]
+        reasons[name] = document["error"]
+    assert reasons["cpu"] == (
+        "Template rendering failed: it used more than its 8 s of CPU time "
+        "(TRIPWIRE_TEMPLATE_CPU_SECONDS)"
+    )
+    assert "9 ** 43046721 would be a number of about" in reasons["power"]
+    assert "would be 50,000,000 characters" in reasons["repeat"]
+    assert "over the limit of 1,000,000 characters" in reasons["output"]
+    assert "access to attribute '__globals__'" in reasons["globals"]
+    assert target.to("/bad") == []  # no empty (or any) body went out for a bad template
+
+    cpu_over = datetime.fromisoformat(
+        orjson.loads(documents[bad["cpu"]["id"]].value)["dead_lettered_at"]
+    ).timestamp()
+    # The CPU-heavy render ran for its whole budget, and the healthy webhook and every
+    # health check were answered well inside it, not after it.
+    assert ok.at < cpu_over - BUDGET / 2
+    assert answered < cpu_over
+
+    # The killed render process was replaced: templates still render.
+    later = firing([_webhook(target, "/ok", "{{ firing.id }}")])
+    actions.produce(later)
+    assert target.wait_for("/ok", 2, timeout=60)[1].body == later["id"].encode()
+    print(
+        "TEMPLATES",
+        {
+            "healthy_webhook_after_ready_s": round(ok.at - ready, 2),
+            "cpu_render_dead_lettered_after_ready_s": round(cpu_over - ready, 2),
+            "healthz_slowest_s": round(max(health), 3),
+        },
+    )
+
+
+def test_run_deployment_parameters_render_with_prefect_objects_in_the_render_process(
+    cluster: Cluster, target: Target
+) -> None:
+    # The HTTP target stands in for the Prefect API: the flow run the templates name,
+    # and the create_flow_run route that receives the rendered parameters.
+    deployment, flow_run = str(uuid.uuid4()), str(uuid.uuid4())
+    target.on(f"/api/flow_runs/{flow_run}", always(200, b'{"name": "etl-7"}'))
+    target.on(
+        f"/api/deployments/{deployment}/create_flow_run",
+        always(201, b'{"id": "fr-1", "name": "new"}'),
+    )
+    actions = Actions(cluster, prefect_api_url=f"{target.url}/api")
+    actions.start()
+    parameters = {
+        "n": "{{ event.payload.answer }}",
+        "text": "after {{ flow_run.name }}",
+        "raw": {"__prefect_kind": "json", "value": '{"a": 1}'},
+    }
+    record = firing(
+        [{"type": "run-deployment", "deployment_id": deployment, "parameters": parameters}],
+        event=event(
+            "prefect.flow-run.Failed", {"prefect.resource.id": f"prefect.flow-run.{flow_run}"}
+        ),
+    )
+    actions.produce(record)
+    (created,) = target.wait_for(f"/api/deployments/{deployment}/create_flow_run", 1)
+    assert orjson.loads(created.body)["parameters"] == {
+        "n": 42,
+        "text": "after etl-7",
+        "raw": {"a": 1},
+    }

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import random
+import re
+import subprocess
+import sys
+import time
 from typing import Any
 
 import pytest
 
 from service.actions.delivery import ActionFailed, Retriable, RetryPolicy, deliver
-from service.actions.effects import _hydrate, _id_of_first_resource_of_kind, _upgrade_v1
+from service.actions.effects import (
+    _hydrate,
+    _id_of_first_resource_of_kind,
+    _templates_in,
+    _upgrade_v1,
+)
 from service.actions.runner import plan
-from service.actions.templates import TemplateFailed, render, template_context
+from service.actions.templates import (
+    Sandbox,
+    TemplateFailed,
+    render,
+    render_all,
+    template_context,
+)
 from service.errors import ValidationFailed
 from service.models.automations import parse_automation
 
@@ -67,6 +83,17 @@ def test_templates_are_checked_at_creation_with_prefects_limits() -> None:
     assert "nested for loops at a depth of 3" in msg
 
 
+def test_models_import_nothing_from_the_worker_packages() -> None:
+    # Issue 18: the API and replay validate automations without the action worker's code.
+    code = (
+        "import sys, service.models.automations, service.models.actions; "
+        "print(sorted(m for m in sys.modules if m.startswith('service.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = ast.literal_eval(out.stdout)
+    assert [m for m in loaded if not m.startswith(("service.models", "service.errors"))] == []
+
+
 def test_unknown_action_types_are_refused() -> None:
     ((loc, msg),) = _errors([{"type": "launch-rocket"}])
     assert loc == "actions[0].type"
@@ -75,11 +102,74 @@ def test_unknown_action_types_are_refused() -> None:
 
 def test_the_sandbox_refuses_internals() -> None:
     context = template_context(_record(), None)
-    assert render("{{ automation.__class__.__mro__ }}", context) == ""
     with pytest.raises(TemplateFailed, match="SecurityError"):
         render("{{ automation.actions.append(1) }}", context)
     with pytest.raises(TemplateFailed, match="Range too big"):
         render("{% for i in range(1000) %}{% endfor %}", context)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ automation.__class__.__mro__ }}",
+        "{{ range.__globals__ }}",
+        "{{ automation['__class__'] }}",
+        "{{ event.__init__.__globals__['os'] }}",
+        "{{ labels._labels }}",
+    ],
+)
+def test_unsafe_attributes_fail_the_render_instead_of_rendering_nothing(template: str) -> None:
+    # Jinja's sandbox renders these as "": an empty webhook body went out without a word.
+    context = template_context(_record(), {"id": "e", "event": "x"})
+    with pytest.raises(TemplateFailed, match=r"access to attribute '_\w+' of a '\w+' object"):
+        render(template, context)
+
+
+def test_missing_names_still_render_as_nothing_as_in_prefect() -> None:
+    context = template_context(_record(), None)
+    assert render("[{{ nothing.here }}][{{ event.resource.id }}]", context) == "[][]"
+
+
+@pytest.mark.parametrize(
+    ("template", "reason"),
+    [
+        ("{{ (9 ** (9 ** 8)) % 7 }}", "9 ** 43046721 would be a number of about"),
+        ("{{ 'A' * 50000000 }}", "would be 50,000,000 characters"),
+        ("{{ 50000000 * 'A' }}", "would be 50,000,000 characters"),
+        ("{{ [0] * 10 ** 9 }}", "would be 1,000,000,000 items"),
+    ],
+)
+def test_the_sandbox_refuses_huge_powers_and_repeats_before_computing_them(
+    template: str, reason: str
+) -> None:
+    started = time.process_time()
+    with pytest.raises(TemplateFailed, match=re.escape(reason)):
+        render(template, template_context(_record(), None))
+    # Computing 9 ** (9 ** 8) took 58 s of CPU; refusing it is arithmetic on its size.
+    assert time.process_time() - started < 0.5
+
+
+def test_ordinary_arithmetic_and_repeats_still_work() -> None:
+    context = template_context(_record(), None)
+    assert render("{{ 2 ** 10 }} {{ 'ab' * 3 }} {{ 3 * 4 }} {{ 2.5 * 2 }}", context) == (
+        "1024 ababab 12 5.0"
+    )
+    assert render("{{ (2 ** 1000) % 7 }}", context) == str((2**1000) % 7)
+
+
+def test_the_output_limit_counts_every_template_of_the_action_as_it_renders() -> None:
+    sandbox = Sandbox(max_output=1_000)
+    context = template_context(_record(), None)
+    loop = "{% for i in range(100) %}{{ 'x' * 9 }}{% endfor %}"  # 900 characters
+    assert render_all([loop], context, sandbox) == ["x" * 900]
+    with pytest.raises(TemplateFailed, match=r"over the limit of 1,000 characters"):
+        render_all([loop, loop], context, sandbox)
+    # A loop that keeps writing stops at the limit, not after building its whole text.
+    nested = (
+        "{% for i in range(100) %}{% for j in range(100) %}{{ 'y' * 900 }}{% endfor %}{% endfor %}"
+    )
+    with pytest.raises(TemplateFailed, match="TRIPWIRE_TEMPLATE_MAX_OUTPUT"):
+        render_all([nested], context, sandbox)
 
 
 def _record(state: str = "Triggered") -> dict[str, Any]:
@@ -132,7 +222,9 @@ def test_run_deployment_parameters_keep_their_json_types() -> None:
     }
     _upgrade_v1(parameters)
     context = template_context(_record(), {"id": "e", "event": "x", "payload": {"n": 7}})
-    assert _hydrate(parameters, context, {}) == {
+    templates = _templates_in(parameters)
+    rendered = dict(zip(templates, render_all(templates, context), strict=True))
+    assert _hydrate(parameters, rendered, {}) == {
         "n": 7,
         "text": "run 7",
         "raw": {"a": 1},
