@@ -138,6 +138,15 @@ class Settings(BaseSettings):
     max_automations: int = Field(
         10_000, ge=1, description="automations the API accepts before refusing new ones"
     )
+    api_max_body_bytes: int = Field(
+        524_288,
+        ge=1_024,
+        description=(
+            "larger API request bodies get HTTP 413; the API's producer takes automation "
+            "records up to twice this (stored form adds ids and defaults), which must not "
+            "exceed the broker's message.max.bytes (Kafka's default is 1 MB)"
+        ),
+    )
 
     # -- action worker and Prefect bridge (docs/actions.md) -------------------------------
     topic_actions_dlq: str = Field(
