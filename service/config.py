@@ -53,7 +53,12 @@ class Settings(BaseSettings):
     )
     standby_replicas: int = Field(1, ge=0, description="standby table replicas per partition")
     broker_session_timeout: float = Field(
-        10.0, gt=0, description="seconds before a silent worker's partitions move"
+        6.0,
+        gt=0,
+        description=(
+            "seconds before a silent worker's partitions move (Kafka's smallest allowed by "
+            "default; the embedded broker also holds a group join for half of it)"
+        ),
     )
     broker_heartbeat_interval: float = Field(1.0, gt=0, description="consumer heartbeat seconds")
     fetch_wait_ms: int = Field(
