@@ -341,6 +341,14 @@ class Automation(_Model):
                     f"{MAX_AUTOMATION_DEPTH} levels (the automation object is level 1)"
                 )
                 raise ValueError(msg)
+            if _holds_huge_integer(value):
+                # orjson, which stores and serves automations, refuses them (a fuzzed
+                # action field of 2**70 gave a 500).
+                msg = (
+                    f"`{name}` holds an integer outside -2**63 to 2**64-1, the range "
+                    "JSON tools read exactly; write it as a string"
+                )
+                raise ValueError(msg)
         return data
 
     @field_validator("trigger", mode="before")
@@ -407,6 +415,21 @@ def json_depth(value: Any, limit: int) -> int:
             if isinstance(child, dict | list):
                 stack.append((child, level + 1))
     return deepest
+
+
+def _holds_huge_integer(value: Any) -> bool:
+    """Whether decoded JSON holds an integer orjson cannot write; iterative, like json_depth."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, int) and not isinstance(node, bool):
+            if not -(2**63) <= node < 2**64:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def _too_deep_trigger(trigger: Any) -> str | None:
