@@ -10,8 +10,8 @@ id; it needs no broker setting and behaves like a normal join when the id has ex
 
 Static membership itself (`group_instance_id`) is not used: members with an instance id
 never send LeaveGroup, so a worker stopped for good would hold its partitions for a
-whole session timeout, and the embedded broker pauses 3 s in each of its JoinGroup and
-SyncGroup answers for them (measured: 8 s to join).
+whole session timeout, and the embedded broker answers their JoinGroup and SyncGroup
+late (measured: 8 s to join).
 
 This wraps private parts of aiokafka 0.14's GroupCoordinator (`__init__`, `member_id`,
 `_on_join_complete`); keep the pin, and the restart test that proves it.
