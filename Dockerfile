@@ -20,15 +20,17 @@ COPY tools ./tools
 RUN make install
 USER 10001
 
-# Containers log JSON lines and listen on every interface; a worker's state lives on
-# the volume.
+# Containers log JSON lines and listen on every interface (probes and Prometheus reach
+# the pod's address, not its loopback); a worker's web port then serves only health,
+# readiness and metrics openly, and explain only with TRIPWIRE_API_TOKEN, which the
+# deployment must set (docs/deploy.md). A worker's state lives on the volume.
 ENV PATH="/app/.venv/bin:${PATH}" \
     TRIPWIRE_DATA_DIR=/var/lib/tripwire \
     TRIPWIRE_WORKER_WEB_HOST=0.0.0.0 \
     TRIPWIRE_API_HOST=0.0.0.0 \
     TRIPWIRE_LOG_FORMAT=json
 VOLUME ["/var/lib/tripwire"]
-# worker web (/metrics, /healthz, /readyz), action worker web, API
+# worker web (/metrics, /healthz, /readyz; /explain/ with the token), action worker web, API
 EXPOSE 6066 6067 4300
 ENTRYPOINT ["tripwire"]
 CMD ["worker"]

@@ -53,7 +53,12 @@ class Settings(BaseSettings):
     )
     standby_replicas: int = Field(1, ge=0, description="standby table replicas per partition")
     broker_session_timeout: float = Field(
-        10.0, gt=0, description="seconds before a silent worker's partitions move"
+        6.0,
+        gt=0,
+        description=(
+            "seconds before a silent worker's partitions move (Kafka's smallest allowed by "
+            "default; the embedded broker also holds a group join for half of it)"
+        ),
     )
     broker_heartbeat_interval: float = Field(1.0, gt=0, description="consumer heartbeat seconds")
     fetch_wait_ms: int = Field(
@@ -146,6 +151,15 @@ class Settings(BaseSettings):
     )
     max_automations: int = Field(
         10_000, ge=1, description="automations the API accepts before refusing new ones"
+    )
+    api_max_body_bytes: int = Field(
+        524_288,
+        ge=1_024,
+        description=(
+            "larger API request bodies get HTTP 413; the API's producer takes automation "
+            "records up to twice this (stored form adds ids and defaults), which must not "
+            "exceed the broker's message.max.bytes (Kafka's default is 1 MB)"
+        ),
     )
 
     # -- action worker and Prefect bridge (docs/actions.md) -------------------------------

@@ -7,6 +7,7 @@ import gc
 import logging
 
 from service.config import Settings
+from service.membership import remember_member_id
 from service.messaging.topics import ensure_topics
 
 __all__ = ["run_worker"]
@@ -27,6 +28,9 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
         logger.info("created topics: %s", ", ".join(created))
     # Faust creates its data directory without parents.
     settings.state_dir.mkdir(parents=True, exist_ok=True)
+    # A crashed worker's old membership would otherwise hold the group's join until its
+    # session times out (service/membership.py).
+    remember_member_id(settings.app_id, settings.state_dir / "member-id")
     app, _ = create_app(settings)
     tune_garbage_collector(settings.gc_threshold)
     # The CLI configured logging (TRIPWIRE_LOG_FORMAT); Faust must not replace it.

@@ -47,6 +47,14 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         web_enabled=settings.worker_web_port > 0,
         web_port=max(settings.worker_web_port, 1),
         web_host=settings.worker_web_host,
+        # Faust's own pages (table contents, key routing, cluster assignment, sensor
+        # statistics, the service graph) are off: the web port serves only
+        # topologies/web.py's and explain, which is behind the API token.
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        web_metrics_enabled=False,
         autodiscover=False,
         # Room to dead-letter the largest record we accept, with its headers.
         producer_max_request_size=max(settings.max_event_bytes + 65_536, 1_048_576),

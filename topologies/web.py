@@ -2,20 +2,65 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
+
+from aiohttp import web
 
 from service.metrics import CONSUMER_LAG, CONTENT_TYPE, exposition
 from topologies.runtime import Runtime
 
-__all__ = ["readiness", "register_web", "sample_consumer_lag"]
+__all__ = ["OPEN_PAGES", "readiness", "register_web", "sample_consumer_lag"]
 
 logger = logging.getLogger(__name__)
 
 # How often the lag gauge is refreshed: a scrape every 15 s sees fresh values, and
 # reading the offsets costs nothing on the record path.
 LAG_INTERVAL = 5.0
+
+# Everything the worker's web port answers without a token; explain (/explain/...) needs
+# TRIPWIRE_API_TOKEN when one is set, and any other path is a 404.
+OPEN_PAGES = frozenset({"/metrics", "/healthz", "/readyz"})
+EXPLAIN_PREFIX = "/explain/"
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def page_guard(token: str) -> Callable[[web.Request, _Handler], Awaitable[web.StreamResponse]]:
+    """An aiohttp middleware: the open pages, explain behind `token`, and nothing else.
+
+    Faust's own pages are turned off in the app's settings; this also closes any page a
+    Faust upgrade might add (its index at `/` has no setting), so the port on 0.0.0.0 in
+    a container shows no table data.
+    """
+
+    @web.middleware
+    async def guard(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        path = request.path
+        if path in OPEN_PAGES:
+            return await handler(request)
+        if not path.startswith(EXPLAIN_PREFIX):
+            return web.json_response(
+                {
+                    "error": f"no page {path}: this worker serves /healthz, /readyz, /metrics "
+                    "and /explain/{automation_id}/"
+                },
+                status=404,
+            )
+        if token:
+            scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(credential, token):
+                return web.json_response(
+                    {"error": "explain needs 'Authorization: Bearer <TRIPWIRE_API_TOKEN>'"},
+                    status=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+        return await handler(request)
+
+    return guard
 
 
 def readiness(app: Any, runtime: Runtime, tables: Iterable[str]) -> dict[str, Any]:
@@ -75,6 +120,15 @@ def register_web(
     """Add the pages to the app's web server and the lag timer to its services."""
     table_names, topics = tuple(tables), tuple(source_topics)
     shown: set[tuple[str, int]] = set()
+    # Before the server starts, aiohttp still takes middlewares.
+    settings = runtime.settings
+    app.web.web_app.middlewares.append(page_guard(settings.api_token))
+    if not settings.api_token and settings.worker_web_host not in LOOPBACK:
+        logger.warning(
+            "the worker's web port listens on %s without TRIPWIRE_API_TOKEN: anyone who "
+            "reaches it can read live bucket state through /explain/; set the token",
+            settings.worker_web_host,
+        )
 
     @app.page("/metrics")
     async def metrics(view: Any, request: Any) -> Any:

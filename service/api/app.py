@@ -17,8 +17,9 @@ from starlette.exceptions import HTTPException
 
 from service import metrics
 from service.api import filters
-from service.api.catalog import Catalog, Stored, WriteTimeout
+from service.api.catalog import Catalog, RecordTooLarge, Stored, WriteFailed, WriteTimeout
 from service.api.explain import explain
+from service.api.limits import REFUSED, BodyLimit
 from service.api.schemas import (
     AutomationCreate,
     AutomationPartialUpdate,
@@ -28,7 +29,13 @@ from service.api.schemas import (
 )
 from service.config import Settings
 from service.core.self_trigger import self_triggering
-from service.models.automations import Automation, CompoundTrigger, SequenceTrigger
+from service.models.automations import (
+    MAX_AUTOMATION_DEPTH,
+    Automation,
+    CompoundTrigger,
+    SequenceTrigger,
+    json_depth,
+)
 from service.models.errors import clean_location, clean_message, field_path
 
 __all__ = ["PREFECT_API_VERSION", "create_api"]
@@ -53,6 +60,8 @@ class Refused(Exception):  # a 422 raised by a route, in Prefect's shape
 
 def _unprocessable(errors: list[dict[str, Any]], body: Any) -> JSONResponse:
     # Prefect's validation_exception_handler shape; `field` is Tripwire's addition.
+    if json_depth(body, MAX_AUTOMATION_DEPTH) > MAX_AUTOMATION_DEPTH:
+        body = None  # echoing it would recurse once per level, past Python's limit
     return JSONResponse(
         status_code=422,
         content=jsonable_encoder(
@@ -105,6 +114,8 @@ def create_api(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.catalog = catalog
+    # Added first, so it runs inside the token check: an anonymous body is never read.
+    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
 
     @app.middleware("http")
     async def _auth_and_count(
@@ -124,7 +135,7 @@ def create_api(settings: Settings) -> FastAPI:
                 return response
         response = await call_next(request)
         route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
+        template = getattr(route, "path", None) or request.scope.get(REFUSED, "unmatched")
         metrics.API_REQUESTS.labels(template, str(response.status_code)).inc()
         return response
 
@@ -157,6 +168,14 @@ def create_api(settings: Settings) -> FastAPI:
 
     @app.exception_handler(WriteTimeout)
     async def _slow(request: Request, exc: WriteTimeout) -> JSONResponse:
+        return JSONResponse({"exception_message": str(exc)}, status_code=503)
+
+    @app.exception_handler(RecordTooLarge)
+    async def _too_large(request: Request, exc: RecordTooLarge) -> JSONResponse:
+        return JSONResponse({"exception_message": str(exc)}, status_code=413)
+
+    @app.exception_handler(WriteFailed)
+    async def _unwritten(request: Request, exc: WriteFailed) -> JSONResponse:
         return JSONResponse({"exception_message": str(exc)}, status_code=503)
 
     def _checked(

@@ -12,19 +12,33 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
 from service.config import Settings
 from service.errors import ServiceError, ValidationFailed
 from service.messaging.follow import Changes, CompactedFollower
 from service.models.automations import Automation, parse_automation
 
-__all__ = ["Catalog", "Stored", "WriteTimeout", "stored_bytes"]
+__all__ = ["Catalog", "RecordTooLarge", "Stored", "WriteFailed", "WriteTimeout", "stored_bytes"]
 
 logger = logging.getLogger(__name__)
 
 
 class WriteTimeout(ServiceError):
     """A write reached the broker but the API did not see it come back in time."""
+
+    retriable = True
+
+
+class RecordTooLarge(ServiceError):
+    """An automation fits the body limit but its stored record is over a record limit.
+
+    Operator action: split or shorten the automation, or raise the limit the message names.
+    """
+
+
+class WriteFailed(ServiceError):
+    """The automations topic could not be written (broker unavailable, refused, timed out)."""
 
     retriable = True
 
@@ -114,12 +128,23 @@ class Catalog:
         self._lock = asyncio.Lock()
 
     @property
+    def max_record_bytes(self) -> int:
+        """The largest automation record the API's producer sends.
+
+        Twice the body limit: the stored form adds trigger ids and every default, and at
+        the default body limit this is aiokafka's own 1 MiB default, under Kafka's.
+        """
+        return 2 * self.settings.api_max_body_bytes
+
+    @property
     def loaded(self) -> bool:
         return self._follower.loaded.is_set() and self._task is not None and not self._task.done()
 
     async def start(self) -> None:
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap, acks="all"
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            acks="all",
+            max_request_size=self.max_record_bytes,
         )
         await self._producer.start()
         self._task = asyncio.create_task(self._follower.run())
@@ -166,10 +191,32 @@ class Catalog:
 
     async def _write(self, key: str, value: bytes | None) -> None:
         assert self._producer is not None  # noqa: S101  # start() ran
+        topic = self.settings.topic_automations
+        size = len(key) + len(value or b"")
         async with self._lock:
-            metadata = await self._producer.send_and_wait(
-                self.settings.topic_automations, value, key=key.encode()
-            )
+            try:
+                sent = await self._producer.send(topic, value, key=key.encode())
+            except MessageSizeTooLargeError:
+                msg = (
+                    f"automation {key} is {size} bytes as stored (ids and defaults added), "
+                    f"over the {self.max_record_bytes}-byte record limit of the API's "
+                    f"producer (twice TRIPWIRE_API_MAX_BODY_BYTES); split it into smaller "
+                    "automations or shorten its longest fields"
+                )
+                raise RecordTooLarge(msg) from None
+            except KafkaError as exc:
+                raise WriteFailed(_unwritten(key, topic, exc)) from exc
+            try:
+                metadata = await sent
+            except MessageSizeTooLargeError:
+                msg = (
+                    f"the broker refused automation {key}'s {size}-byte record as too large "
+                    f"for '{topic}'; shorten the automation, or raise the topic's "
+                    "max.message.bytes (the broker's message.max.bytes)"
+                )
+                raise RecordTooLarge(msg) from None
+            except KafkaError as exc:
+                raise WriteFailed(_unwritten(key, topic, exc)) from exc
         seen = await self._follower.wait_for(
             metadata.partition, metadata.offset, self.settings.api_write_timeout
         )
@@ -180,3 +227,10 @@ class Catalog:
                 "read it again shortly"
             )
             raise WriteTimeout(msg)
+
+
+def _unwritten(key: str, topic: str, exc: KafkaError) -> str:
+    return (
+        f"automation {key} could not be written to '{topic}': {type(exc).__name__}: {exc}; "
+        "nothing was stored unless a read shows it; check the broker and retry"
+    )

@@ -21,6 +21,8 @@ from service.models.errors import validated
 
 __all__ = [
     "ACTION_TYPES",
+    "MAX_AUTOMATION_DEPTH",
+    "MAX_TRIGGER_DEPTH",
     "Action",
     "Automation",
     "CompoundTrigger",
@@ -30,6 +32,7 @@ __all__ = [
     "ResourceSpec",
     "SequenceTrigger",
     "Trigger",
+    "json_depth",
     "parse_automation",
     "parse_automations",
 ]
@@ -38,6 +41,15 @@ __all__ = [
 ResourceSpec = dict[str, str | list[str]]
 
 PROACTIVE_MIN_WITHIN = timedelta(seconds=10)
+
+# Levels of composite nesting, the automation's trigger being level 1. Prefect sets no
+# limit; every stage walks the tree recursively and a firing nests its children's, so a
+# bound keeps each walk and record shallow (docs/semantics.md). Ten is deeper than any
+# automation written by hand.
+MAX_TRIGGER_DEPTH = 10
+# Nesting levels of an automation's JSON, the automation object being level 1. It is
+# stored and served with orjson, which refuses more than 254 levels; the events' bound.
+MAX_AUTOMATION_DEPTH = 128
 
 ACTION_TYPES = frozenset(
     {
@@ -312,6 +324,46 @@ class Automation(_Model):
     actions_on_trigger: list[Action] = Field(default_factory=list)
     actions_on_resolve: list[Action] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _not_too_deep(cls, data: Any) -> Any:
+        # Before any field is validated: pydantic, and every walk of the tree after it,
+        # recurse once per level, so a deep body must be refused without recursing.
+        if not isinstance(data, dict):
+            return data
+        room = MAX_AUTOMATION_DEPTH - 1  # the automation object is level 1
+        for name, value in data.items():
+            if name == "trigger" and _too_deep_trigger(value) is not None:
+                continue  # the trigger's own validator names the nesting rule
+            if json_depth(value, room) > room:
+                msg = (
+                    f"`{name}` is nested too deep: an automation's JSON may have at most "
+                    f"{MAX_AUTOMATION_DEPTH} levels (the automation object is level 1)"
+                )
+                raise ValueError(msg)
+            if _holds_huge_integer(value):
+                # orjson, which stores and serves automations, refuses them (a fuzzed
+                # action field of 2**70 gave a 500).
+                msg = (
+                    f"`{name}` holds an integer outside -2**63 to 2**64-1, the range "
+                    "JSON tools read exactly; write it as a string"
+                )
+                raise ValueError(msg)
+        return data
+
+    @field_validator("trigger", mode="before")
+    @classmethod
+    def _trigger_not_too_deep(cls, value: Any) -> Any:
+        path = _too_deep_trigger(value)
+        if path is not None:
+            msg = (
+                f"triggers are nested more than {MAX_TRIGGER_DEPTH} levels deep (at "
+                f"{path}; the automation's trigger is level 1): Tripwire's limit on "
+                "compound and sequence nesting"
+            )
+            raise ValueError(msg)
+        return value
+
     @model_validator(mode="after")
     def _prevent_run_deployment_loops(self) -> Automation:
         # AutomationCore.prevent_run_deployment_loops (spec §2).
@@ -345,6 +397,54 @@ class Automation(_Model):
         automation_id = self.id or uuid.uuid5(uuid.NAMESPACE_URL, f"tripwire:{self.name}")
         trigger = _with_trigger_ids(self.trigger, automation_id, "trigger")
         return self.model_copy(update={"id": automation_id, "trigger": trigger})
+
+
+def json_depth(value: Any, limit: int) -> int:
+    """Nesting levels of decoded JSON (a scalar is 0), counted up to `limit` + 1 at most.
+
+    Iterative, so a value nested deeper than Python's recursion limit is measured too.
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > limit:
+            return deepest
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                stack.append((child, level + 1))
+    return deepest
+
+
+def _holds_huge_integer(value: Any) -> bool:
+    """Whether decoded JSON holds an integer orjson cannot write; iterative, like json_depth."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, int) and not isinstance(node, bool):
+            if not -(2**63) <= node < 2**64:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
+def _too_deep_trigger(trigger: Any) -> str | None:
+    """The path of a trigger past MAX_TRIGGER_DEPTH in raw JSON, if any; never recursing."""
+    stack: list[tuple[Any, str, int]] = [(trigger, "trigger", 1)]
+    while stack:
+        node, path, level = stack.pop()
+        if not isinstance(node, dict) or not isinstance(node.get("triggers"), list):
+            continue
+        for index, child in enumerate(node["triggers"]):
+            if isinstance(child, dict):
+                if level + 1 > MAX_TRIGGER_DEPTH:
+                    return f"{path}.triggers[{index}]"
+                stack.append((child, f"{path}.triggers[{index}]", level + 1))
+    return None
 
 
 def _could_match_any_flow_run(spec: ResourceSpec) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,7 @@ import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.models.automations import parse_automations
+from tests.integration.api_harness import start_api
 from tests.integration.harness import Cluster, Worker, flow_run_event
 
 EVERY_FAILURE = {
@@ -150,3 +152,53 @@ def test_health_readiness_and_counters_follow_the_traffic(cluster: Cluster) -> N
         ["not_json", "not_json", "not_object", "invalid_event", "too_large"]
     )
     assert {line["topic"] for line in dead_lines} == {events_topic}
+
+
+# Every page Faust 0.15.3 can serve by itself (faust/web/apps/: router, tables, stats and
+# its assignment page, graph, performance, the production index) and a made-up one.
+FAUST_PAGES = [
+    "/",
+    "/router/",
+    "/router/topics",
+    "/router/buckets/",
+    "/table/",
+    "/table/buckets/",
+    "/table/buckets/some-key/",
+    "/assignment/",
+    "/graph/",
+    "/performance/",
+    "/stats/",
+    "/signal/",
+    "/no-such-page",
+]
+
+
+def test_the_worker_serves_only_its_pages_and_explain_needs_the_token(cluster: Cluster) -> None:
+    token = uuid.uuid4().hex
+    automation = parse_automations([EVERY_FAILURE])[0]
+    cluster.publish([automation])
+    worker = cluster.start_worker("w1", {"TRIPWIRE_API_TOKEN": token})
+    assert _until(lambda: _get(worker, "/readyz").status_code == 200)
+    base = f"http://127.0.0.1:{worker.web_port}"
+    for page in ("/healthz", "/readyz", "/metrics"):
+        assert _get(worker, page).status_code == 200, page
+    for page in FAUST_PAGES:
+        for method in ("GET", "POST"):
+            answer = httpx.request(method, f"{base}{page}", timeout=5)
+            assert answer.status_code == 404, (method, page, answer.text[:200])
+    explain = f"{base}/explain/{automation.id}/"
+    denied = httpx.get(explain, timeout=5)
+    assert denied.status_code == 401
+    assert "TRIPWIRE_API_TOKEN" in denied.text
+    wrong = httpx.get(explain, headers={"Authorization": f"Bearer not-{token}"}, timeout=5)
+    assert wrong.status_code == 401
+    allowed = httpx.get(explain, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    assert allowed.status_code == 200
+    assert allowed.json()["loaded"] is True
+
+    # The API sends its token to the workers, so explain through it works end to end.
+    api = start_api(cluster, worker_urls=base, token=token)
+    with api.client() as http:
+        report = http.get(f"/automations/{automation.id}/explain").json()
+    assert report["workers"]["unreachable"] == []
+    assert report["workers"]["loaded_by"] == [base]

@@ -23,9 +23,6 @@ from tests.integration.api_harness import start_api
 from tests.integration.harness import Cluster
 
 EXAMPLES = 40  # per operation and mode
-# Deleting by owner removes automations the ledger cannot name; its 202 is checked by
-# tests/integration/test_api.py.
-SKIPPED = {("DELETE", "/api/automations/owned-by/{resource_id}")}
 
 
 def _prefects_422(body: Any) -> list[str]:
@@ -68,6 +65,7 @@ def test_fuzzed_requests_get_no_5xx_invalid_ones_a_422_and_nothing_is_half_store
     base = api.url.removesuffix("/api")
     schema = schemathesis.openapi.from_url(f"{api.url}/openapi.json")
     stored: set[str] = set()
+    owners: dict[str, Any] = {}  # stored id -> its owner_resource, for deletes by owner
     statuses: Counter[tuple[str, str, int]] = Counter()
     failures: list[str] = []
     refusals: Counter[str] = Counter()
@@ -92,15 +90,24 @@ def test_fuzzed_requests_get_no_5xx_invalid_ones_a_422_and_nothing_is_half_store
         if mode is GenerationMode.POSITIVE and status == 422 and path != "/api/csrf-token":
             refusals[f"{method} {path}: {response.json()['exception_detail'][0]['msg'][:80]}"] += 1
         if method == "POST" and path == "/api/automations/" and status == 201:
-            stored.add(response.json()["id"])
+            created = response.json()["id"]
+            stored.add(created)
+            owners[created] = (
+                case.body.get("owner_resource") if isinstance(case.body, dict) else None
+            )
         if method == "DELETE" and path == "/api/automations/{id}" and status == 204:
             stored.discard(str(case.path_parameters["id"]))
+        if (
+            method == "DELETE"
+            and path == "/api/automations/owned-by/{resource_id}"
+            and status == 202
+        ):
+            owner = str(case.path_parameters["resource_id"])
+            stored.difference_update({i for i in stored if owners.get(i) == owner})
 
     operations = 0
     for result in schema.get_all_operations():
         operation = result.ok()
-        if (operation.method.upper(), operation.path) in SKIPPED:
-            continue
         operations += 1
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             try:
@@ -128,4 +135,107 @@ def test_fuzzed_requests_get_no_5xx_invalid_ones_a_422_and_nothing_is_half_store
     assert statuses, "no requests were made"
     assert bodies[422] >= 50, bodies
     assert any(s == 201 for (_, op, s) in statuses if op == "POST /api/automations/")
+    # Every route of the API, the owner deletes included, was fuzzed.
+    fuzzed = {op for (_, op, _) in statuses}
+    assert len(fuzzed) == operations
+    assert "DELETE /api/automations/owned-by/{resource_id}" in fuzzed
     assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
+
+
+def _nested_triggers(levels: int) -> str:
+    """An automation whose trigger tree is `levels` deep, as raw JSON (no recursion)."""
+    opening = '{"type":"compound","require":"any","within":null,"triggers":['
+    leaf = '{"posture":"Reactive","expect":["x"]}'
+    trigger = opening * (levels - 1) + leaf + "]}" * (levels - 1)
+    return '{"name":"deep","actions":[],"trigger":' + trigger + "}"
+
+
+def _deep_json(levels: int) -> str:
+    return '{"a":' * levels + "1" + "}" * levels
+
+
+def test_hand_written_edge_bodies_get_a_4xx_naming_the_rule_never_a_5xx(cluster: Cluster) -> None:
+    """The bodies of issue 19 and their neighbours, on every route that takes a body."""
+    api = start_api(cluster)
+    base = api.url.removesuffix("/api")
+    some_id = "00000000-0000-0000-0000-000000000019"
+    deep_action = (
+        '{"name":"d","trigger":{"posture":"Reactive","expect":["x"]},"actions":[{"type":"do-nothing","x":'
+        + _deep_json(300)
+        + "}]}"
+    )
+    cases: list[tuple[str, str, bytes, int, str]] = [
+        ("POST", "/automations/", _nested_triggers(10).encode(), 201, ""),
+        ("POST", "/automations/", _nested_triggers(11).encode(), 422, "nested more than 10 levels"),
+        (
+            "POST",
+            "/automations/",
+            _nested_triggers(200).encode(),
+            422,
+            "nested more than 10 levels",
+        ),
+        (
+            "PUT",
+            f"/automations/{some_id}",
+            _nested_triggers(200).encode(),
+            422,
+            "nested more than 10",
+        ),
+        (
+            "POST",
+            "/automations/",
+            _nested_triggers(5_000).encode(),
+            422,
+            "could not be read as JSON",
+        ),
+        ("POST", "/automations/", deep_action.encode(), 422, "nested too deep"),
+        # Found by the fuzzer above: orjson cannot store it, which was a 500.
+        (
+            "POST",
+            "/automations/",
+            deep_action.replace(_deep_json(300), str(2**70)).encode(),
+            422,
+            "outside -2**63",
+        ),
+        (
+            "POST",
+            "/automations/",
+            ("[" * 100_000 + "]" * 100_000).encode(),
+            422,
+            "could not be read",
+        ),
+        (
+            "POST",
+            "/automations/filter",
+            ("[" * 100_000 + "]" * 100_000).encode(),
+            422,
+            "could not be read",
+        ),
+        ("POST", "/automations/filter", _deep_json(900).encode(), 200, ""),
+        ("POST", "/automations/count", _deep_json(990).encode(), 422, "could not be read"),
+        ("PATCH", f"/automations/{some_id}", _deep_json(900).encode(), 422, "Extra inputs"),
+        ("POST", "/automations/", b"x" * 1_500_000, 413, "TRIPWIRE_API_MAX_BODY_BYTES"),
+        ("POST", "/automations/", b"x" * 10_000_000, 413, "TRIPWIRE_API_MAX_BODY_BYTES"),
+        ("POST", "/automations/filter", b"{}" + b" " * 600_000, 413, "TRIPWIRE_API_MAX_BODY_BYTES"),
+    ]
+    failures = []
+    with api.client() as http:
+        for method, path, body, expected, says in cases:
+            answer = http.request(
+                method, path, content=body, headers={"Content-Type": "application/json"}
+            )
+            where = f"{method} {path} ({len(body)} bytes)"
+            if answer.status_code != expected or says not in answer.text:
+                failures.append(f"{where}: {answer.status_code} {answer.text[:200]}")
+        # The pages outside the OpenAPI document answer too, and nothing else does.
+        for path, expected in (
+            ("/api/docs", 200),
+            ("/api/openapi.json", 200),
+            ("/api/nowhere", 404),
+        ):
+            status = httpx.get(f"{base}{path}", timeout=10).status_code
+            if status != expected:
+                failures.append(f"GET {path}: {status}")
+    assert not failures, "\n".join(failures)
+    assert api.process.process.poll() is None
+    assert "Traceback" not in api.process.log_text()
