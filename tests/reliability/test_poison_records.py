@@ -6,11 +6,14 @@ producer's request limit (the larger of that plus 64 KiB and 1 MiB), and the bro
 1 MB, and its refusal reaches the producer as the same MessageSizeTooLargeError). A
 record the worker cannot use goes to the dead-letter topic whole when the copy fits the
 producer, else cut to 64 KiB with its original size; the valid events around it all
-fire; the committed offsets reach the log's end.
+fire; the committed offsets reach the log's end. And while the dead-letter topic cannot
+be written at all, nothing past the record is committed and the worker says so; once it
+can be written, the worker dead-letters the record and evaluates every event after it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from datetime import UTC, datetime
@@ -18,6 +21,7 @@ from typing import Any
 
 import httpx
 import orjson
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -168,3 +172,71 @@ def test_records_past_every_size_limit_are_dead_lettered_and_valid_events_around
     assert not any(name == "tripwire_batch_failures_total" for name, _ in metrics)
     assert _lag(worker, cluster.settings.topic_events) == 0
     assert worker.process.poll() is None
+
+
+def _dlq_admin(cluster: Cluster, topic: str, action: str) -> None:
+    async def run() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+        await admin.start()
+        try:
+            if action == "delete":
+                await admin.delete_topics([topic])
+            else:
+                await admin.create_topics([NewTopic(topic, cluster.partitions, 1)])
+        finally:
+            await admin.close()
+
+    asyncio.run(run())
+
+
+def _readyz(worker: Worker) -> dict[str, Any]:
+    state: dict[str, Any] = httpx.get(
+        f"http://127.0.0.1:{worker.web_port}/readyz", timeout=5
+    ).json()
+    return state
+
+
+def test_a_dead_letter_topic_that_cannot_be_written_stalls_its_partition_uncommitted(
+    cluster: Cluster,
+) -> None:
+    # Tansu creates a topic by any name when asked, but never auto-creates one whose name
+    # is over Kafka's 249 characters: once deleted, every send to it fails.
+    dlq = "dlq-" + "x" * 300
+    cluster.publish(parse_automations([AUTOMATION]))
+    worker = cluster.start_worker(
+        "w1", {"TRIPWIRE_TOPIC_EVENTS_DLQ": dlq, "TRIPWIRE_PRODUCER_TIMEOUT": "2"}
+    )
+    wait_worker_ready(worker)
+    _dlq_admin(cluster, dlq, "delete")
+    before = [_failed(n) for n in range(3)]
+    after = [_failed(n) for n in range(3, 6)]
+    cluster.produce((KEY, raw) for raw in [*before, b"not json", *after])
+
+    deadline = time.monotonic() + 60
+    while not _readyz(worker)["stalled"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    state = _readyz(worker)
+    assert not state["ready"], state
+    assert "could not be written to the dead-letter topic" in state["stalled"]["route"], state
+    stalled = [
+        labels
+        for (name, labels), value in _metrics(worker).items()
+        if name == "tripwire_stalled_partitions" and value == 1
+    ]
+    assert len(stalled) == 1, stalled
+    time.sleep(5)  # commit intervals pass: nothing may be committed past the bad record
+    assert _lag(worker, cluster.settings.topic_events) >= 4
+    assert "will be read again" in worker.log_text()
+
+    # Once the topic can be written, the same worker dead-letters the record, evaluates
+    # every event after it, and is ready again.
+    _dlq_admin(cluster, dlq, "create")
+    firings = cluster.firings(lambda recs: len({r["id"] for r in recs}) >= 6, 90, 2)
+    fired = {f["triggering_event"]["resource"]["prefect.resource.id"] for f in firings}
+    assert fired == {f"prefect.flow-run.{n}" for n in range(6)}
+    dead = cluster.read(dlq, lambda recs: len(recs) >= 1, 60, 1)
+    assert b"not json" in [r.value for r in dead]
+    deadline = time.monotonic() + 30
+    while _readyz(worker)["stalled"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _readyz(worker)["ready"]
