@@ -27,6 +27,15 @@ class Settings(BaseSettings):
     tick_interval: float = Field(
         5.0, gt=0, description="seconds between proactive evaluations and sweeps"
     )
+    disorder_allowance: float = Field(
+        2.0,
+        ge=0,
+        description=(
+            "seconds of event-time disorder the stream's watermark allows for: an events "
+            "partition's watermark is the event time read so far less this, so a deadline "
+            "(proactive, sweeps) is judged this long after the events that could meet it"
+        ),
+    )
     topic_events: str = Field("tripwire.events", description="input events topic")
     topic_events_dlq: str = Field("tripwire.events.dlq", description="dead-lettered events")
     topic_matches: str = Field("tripwire.matches", description="events keyed by (trigger, bucket)")

@@ -18,10 +18,12 @@ __all__ = [
     "EVENTS_CONSUMED",
     "EVENTS_DEAD_LETTERED",
     "FIRINGS",
+    "LATE_EVENTS",
     "MATCHES",
     "OPEN_BUCKETS",
     "STALLED_PARTITIONS",
     "STATE_LIMIT_REJECTIONS",
+    "STREAM_TIME_LAG",
     "TICK_SECONDS",
     "exposition",
 ]
@@ -32,6 +34,16 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 EVENTS_CONSUMED = Counter("tripwire_events_consumed", "event records read from the events topic")
 EVENTS_DEAD_LETTERED = Counter(
     "tripwire_events_dead_lettered", "event records sent to the events DLQ", ["reason"]
+)
+LATE_EVENTS = Counter(
+    "tripwire_late_events",
+    "events read with an occurred time behind their partition's watermark (processed at once)",
+)
+STREAM_TIME_LAG = Gauge(
+    "tripwire_stream_time_lag_seconds",
+    "wall clock minus an evaluate partition's stream time (the watermark deadlines are "
+    "judged by), at its last tick",
+    ["partition"],
 )
 MATCHES = Counter("tripwire_matches", "(event, trigger) matches routed to evaluation")
 FIRINGS = Counter("tripwire_firings", "firing records written", ["state"])

@@ -19,6 +19,7 @@ from topologies.compose import compose_batch
 from topologies.evaluate import evaluate_batch
 from topologies.explain import register_explain
 from topologies.proactive import tick
+from topologies.progress import RouteProgress, progress_tick
 from topologies.route import route_batch, route_tick
 from topologies.runtime import Headers, Runtime
 from topologies.tables import PartitionTable
@@ -125,11 +126,13 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
 
     route_runner, evaluate_runner, compose_runner = map(runner, ("route", "evaluate", "compose"))
 
+    progress = RouteProgress(runtime, lambda: app.consumer)
+
     @app.agent(events, name="route")
     async def route(stream: Any) -> None:
         """Decode, validate and order events; fan them out as matches."""
         async for batch_events in stream.take_events(batch, within=linger):
-            await route_runner.run(batch_events, partial(route_batch, runtime, seen))
+            await route_runner.run(batch_events, partial(route_batch, runtime, seen, progress))
 
     @app.agent(matches, name="evaluate")
     async def evaluate(stream: Any) -> None:
@@ -159,6 +162,9 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         async with seen.lock, buckets.lock, composites.lock:
             for each in tables:
                 each.stores.clear()
+            # Stream time starts again from what the new owners tell.
+            progress.reset()
+            runtime.watermarks.clear()
 
     @app.task
     async def _automations() -> None:
@@ -168,6 +174,12 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     async def _tick() -> None:
         await route_tick(runtime, seen)
         await tick(runtime, buckets)
+
+    # Several reports per tick: a deadline is judged within a tick of the watermark
+    # passing it, however the route and evaluate timers of two workers interleave.
+    @app.timer(interval=min(1.0, settings.tick_interval / 5))
+    async def _progress() -> None:
+        await progress_tick(runtime, progress, seen)
 
     if settings.worker_web_port > 0:
         register_explain(app, runtime)

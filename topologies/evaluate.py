@@ -11,7 +11,7 @@ from service.core.evaluator import evaluate_event
 from service.core.limits import may_open_bucket
 from service.core.times import MINUTE
 from service.core.triggers import CompiledEventTrigger
-from service.messaging.records import decode_matches
+from service.messaging.records import decode_matches, decode_progress
 from service.metrics import BATCH_SIZE, EVALUATION_SECONDS, STATE_LIMIT_REJECTIONS
 from service.state.documents import DocumentStore
 from topologies.runtime import Fired, Runtime
@@ -37,6 +37,10 @@ async def evaluate_batch(runtime: Runtime, table: PartitionTable, events: Sequen
         registry = runtime.registry
         for event in events:
             message = event.message
+            progress = decode_progress(message.value)
+            if progress is not None:
+                runtime.watermarks_of(message.partition).advance(*progress)
+                continue
             store = table.store(message.partition)
             try:
                 matches = decode_matches(message.value)

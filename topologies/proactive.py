@@ -15,7 +15,7 @@ from service.core.evaluator import (
 from service.core.times import MINUTE
 from service.core.triggers import CompiledEventTrigger
 from service.errors import TableClosed
-from service.metrics import OPEN_BUCKETS, TICK_SECONDS
+from service.metrics import OPEN_BUCKETS, STREAM_TIME_LAG, TICK_SECONDS
 from topologies.partitioning import match_partition
 from topologies.runtime import Fired, Runtime
 from topologies.tables import PartitionTable, settle
@@ -33,7 +33,7 @@ def _owns_global(trigger: CompiledEventTrigger, *, partition: int, partitions: i
 
 
 async def tick(runtime: Runtime, table: PartitionTable) -> int:
-    """One periodic pass at the wall clock; returns how many firings it made."""
+    """One periodic pass at each partition's stream time; returns how many firings it made."""
     if not runtime.automations_loaded.is_set() or table.closed:
         return 0
     started = time.perf_counter()
@@ -52,9 +52,14 @@ async def _tick(runtime: Runtime, table: PartitionTable) -> int:
     fired: list[Fired] = []
     wall = runtime.now()
     registry = runtime.registry
-    as_of = wall + runtime.clock.offset()
     stores = table.active_stores()
     for partition, store in stores.items():
+        # Deadlines are judged by the partition's stream time, never by the wall clock:
+        # until every events partition has told it how far it was read, nothing is due.
+        as_of = runtime.watermarks_of(partition).current()
+        if as_of is None:
+            continue
+        STREAM_TIME_LAG.labels(str(partition)).set(max(wall - as_of, 0) / 1_000_000)
         # A trigger without for_each has one global bucket, kept where its key
         # routes; every partition evaluates the buckets it holds.
         fired.extend(
@@ -68,6 +73,8 @@ async def _tick(runtime: Runtime, table: PartitionTable) -> int:
                 ),
             )
         )
+        # Metric windows and held events count processing time (their firing time and
+        # held_at are the wall clock, as in Prefect), so they stay on it.
         fired.extend(runtime.metrics_for(partition, store).evaluate(wall))
         sweep_held_events(wall, store)
         fired.extend(

@@ -13,10 +13,11 @@ from service.core.records import EventRecord
 from service.core.routing import Match
 from service.errors import DecodeError, TableClosed, ValidationFailed
 from service.messaging.records import encode_matches
-from service.metrics import BATCH_SIZE, EVALUATION_SECONDS, EVENTS_CONSUMED, MATCHES
+from service.metrics import BATCH_SIZE, EVALUATION_SECONDS, EVENTS_CONSUMED, LATE_EVENTS, MATCHES
 from service.models.events import parse_event
 from service.state.documents import DocumentStore, Position
 from topologies.partitioning import match_partition
+from topologies.progress import RouteProgress
 from topologies.runtime import Runtime
 from topologies.tables import PartitionTable, settle
 
@@ -25,6 +26,7 @@ __all__ = ["decode_event", "route_batch", "route_tick", "send_matches", "with_po
 logger = logging.getLogger(__name__)
 
 _BATCH = BATCH_SIZE.labels("route")
+_NONE = 2**63  # no valid event read yet (occurred is in microseconds)
 _SECONDS = EVALUATION_SECONDS.labels("route")
 
 
@@ -48,12 +50,15 @@ def decode_event(raw: bytes | None, max_bytes: int) -> EventRecord:
     return EventRecord.from_validated(parse_event(data), data, raw)
 
 
-async def route_batch(runtime: Runtime, table: PartitionTable, events: Sequence[Any]) -> None:
+async def route_batch(
+    runtime: Runtime, table: PartitionTable, progress: RouteProgress, events: Sequence[Any]
+) -> None:
     """Route one batch; dead-letter what cannot be read, never stop on it.
 
     The seen ids and held followers the batch changed are written once its matches and
     dead letters are acknowledged: written earlier, a crash would drop the redelivered
-    events as seen although their matches were never sent.
+    events as seen although their matches were never sent. Then the partitions' clocks
+    take in what the batch read (`RouteProgress`).
     """
     await runtime.automations_loaded.wait()
     started = time.perf_counter()
@@ -61,6 +66,9 @@ async def route_batch(runtime: Runtime, table: PartitionTable, events: Sequence[
     pending: list[Awaitable[Any]] = []
     routed: list[tuple[Match, Position | None]] = []
     touched: dict[int, DocumentStore] = {}
+    # events partition -> [earliest occurred, latest occurred, next offset, late events]
+    read: dict[int, list[int]] = {}
+    floors: dict[int, int | None] = {}
     async with table.changing():
         for event in events:
             message = event.message
@@ -68,9 +76,18 @@ async def route_batch(runtime: Runtime, table: PartitionTable, events: Sequence[
             store = touched.get(partition)
             if store is None:
                 store = touched[partition] = table.store(partition)
+                floors[partition] = progress.watermark(partition)
+                read[partition] = [_NONE, -_NONE, 0, 0]
+            seen = read[partition]
+            seen[2] = message.offset + 1
             wall = runtime.now()
             try:
                 record = decode_event(message.value, settings.max_event_bytes)
+                occurred = record.occurred
+                seen[0], seen[1] = min(seen[0], occurred), max(seen[1], occurred)
+                floor = floors[partition]
+                if floor is not None and occurred < floor:
+                    seen[3] += 1
                 matches = runtime.router_for(partition, store).route(record, wall)
             except DecodeError as exc:
                 reason = f"invalid event: {exc}"
@@ -94,7 +111,15 @@ async def route_batch(runtime: Runtime, table: PartitionTable, events: Sequence[
             routed += with_positions(matches, partition, message.offset)
         pending += await send_matches(runtime, routed)
         await settle(runtime, [], pending, table, touched)
+        wall = runtime.now()
+        late = 0
+        for partition, (earliest, latest, next_offset, late_events) in read.items():
+            span = (earliest, latest) if earliest <= latest else None
+            progress.read(partition, next_offset, span, wall)
+            late += late_events
     # Once per batch, not per record: the hot path stays free of metric calls.
+    if late:
+        LATE_EVENTS.inc(late)
     EVENTS_CONSUMED.inc(len(events))
     MATCHES.inc(len(routed))
     _BATCH.observe(len(events))

@@ -20,6 +20,7 @@ from service.core.registry import Registry
 from service.core.routing import Router
 from service.core.state_events import state_change_event
 from service.core.triggers import CompiledComposite, CompiledEventTrigger
+from service.core.watermarks import Watermarks
 from service.errors import DeadLetterFailed
 from service.messaging.records import (
     dead_letter_copies,
@@ -61,6 +62,8 @@ class Runtime:
         self.recovered_tables: set[str] = set()
         # agent -> why its partitions are being read again after a failed batch.
         self.stalled: dict[str, str] = {}
+        # matches partition -> the watermarks of the events partitions that feed it.
+        self.watermarks: dict[int, Watermarks] = {}
         self._last_wall = 0
         self.send: Send | None = None
 
@@ -85,6 +88,13 @@ class Runtime:
         elif router.registry is not self.registry:
             router.registry = self.registry
         return router
+
+    def watermarks_of(self, partition: int) -> Watermarks:
+        """The watermarks feeding one matches partition (every events partition's)."""
+        watermarks = self.watermarks.get(partition)
+        if watermarks is None:
+            watermarks = self.watermarks[partition] = Watermarks(self.settings.partitions)
+        return watermarks
 
     def metrics_for(self, partition: int, store: DocumentStore) -> MetricTriggers:
         """The metric triggers over one evaluate partition's store (rebuilt on reload)."""

@@ -18,12 +18,17 @@ from service.state.codec import firing_from_json, firing_json
 from service.state.documents import Position
 
 __all__ = [
+    "DEAD_LETTER_CUT_BYTES",
+    "PROGRESS_MAGIC",
     "RoutedMatch",
+    "dead_letter_copies",
     "dead_letter_headers",
     "decode_child_firing",
     "decode_matches",
+    "decode_progress",
     "encode_child_firing",
     "encode_matches",
+    "encode_progress",
     "firing_record",
     "firing_record_bytes",
 ]
@@ -293,6 +298,27 @@ def _decode_json_matches(data: bytes) -> list[RoutedMatch]:
             RoutedMatch(trigger_id, tuple(key), event, wall, tuple(source) if source else None)
         )
     return out
+
+
+# -- progress records: route -> every matches partition --------------------------------
+
+# Among the match records: one events partition's watermark (service/core/watermarks.py),
+# sent by the route stage that owns it to every matches partition, so each evaluate
+# partition knows the stream time of all its sources, idle ones included.
+PROGRESS_MAGIC = b"TWP1"
+
+
+def encode_progress(source: int, watermark: int) -> bytes:
+    """A progress record: events partition `source` has been read up to `watermark`."""
+    return PROGRESS_MAGIC + orjson.dumps([source, watermark])
+
+
+def decode_progress(data: bytes) -> tuple[int, int] | None:
+    """(source partition, watermark) of a progress record; None for any other record."""
+    if data[: len(PROGRESS_MAGIC)] != PROGRESS_MAGIC:
+        return None
+    source, watermark = orjson.loads(data[len(PROGRESS_MAGIC) :])
+    return int(source), int(watermark)
 
 
 # -- child firings: evaluate -> compose ----------------------------------------------------
