@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
 __all__ = ["build_parser", "main"]
+
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error")
+
+
+def _version() -> str:
+    try:
+        return version("tripwire")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,6 +23,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tripwire",
         description="Prefect-style automation triggers over a Kafka event stream.",
+    )
+    parser.add_argument("--version", action="version", version=f"tripwire {_version()}")
+    parser.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        help="least severe log lines written (default: TRIPWIRE_LOG_LEVEL, else notice: "
+        "warnings and one line per process started or ready)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -58,11 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser(
         "up",
-        help="run the embedded default: broker, worker, API and action worker (Ctrl-C stops all)",
+        help="run the embedded default: broker, worker, API and action worker, supervised",
         description=(
             "Start a local Kafka-protocol broker (Tansu) on TRIPWIRE_KAFKA_BOOTSTRAP, "
             "create the topics, re-publish the automations saved in TRIPWIRE_DATA_DIR, "
-            "and run one stream worker, the automations API and an action worker."
+            "and run one stream worker, the automations API and an action worker. "
+            "Prints one line per part started and one when every part answers ready. "
+            "SIGINT (Ctrl-C), SIGTERM and SIGHUP stop every part; when one part exits, "
+            "the others are stopped and `up` exits with that part's status after "
+            "printing the end of its log. Its ports must be free: a busy one is an error."
         ),
     )
     commands.add_parser(
@@ -186,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             settings = Settings()
-            configure_logging(settings.log_format, args.command)
+            if args.log_level is not None:
+                settings = settings.model_copy(update={"log_level": args.log_level})
+            configure_logging(settings.log_format, args.command, settings.log_level)
             if args.command in ("automations", "explain"):
                 from service import automations_cli
 

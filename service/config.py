@@ -136,6 +136,14 @@ class Settings(BaseSettings):
             "log collectors; the image sets json"
         ),
     )
+    log_level: Literal["debug", "info", "notice", "warning", "error"] = Field(
+        "notice",
+        description=(
+            "least severe log lines every process writes: notice shows warnings and one line "
+            "per process started or ready; info adds Kafka and Faust progress; the CLI's "
+            "--log-level overrides it"
+        ),
+    )
 
     # -- automations API ----------------------------------------------------------------
     api_host: str = Field("127.0.0.1", description="address the automations API listens on")

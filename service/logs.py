@@ -9,9 +9,34 @@ from typing import Any, Literal
 
 import orjson
 
-__all__ = ["CONTEXT_FIELDS", "JsonFormatter", "configure_logging", "log_handler"]
+__all__ = [
+    "CONTEXT_FIELDS",
+    "NOTICE",
+    "JsonFormatter",
+    "LogLevel",
+    "configure_logging",
+    "log_handler",
+    "notice",
+]
 
 LogFormat = Literal["json", "text"]
+LogLevel = Literal["debug", "info", "notice", "warning", "error"]
+
+# Between INFO and WARNING, as in syslog: the default level shows warnings and the few
+# lines that say a process started or is ready, not the hundred INFO lines of Faust,
+# aiokafka and uvicorn at every start.
+NOTICE = 25
+logging.addLevelName(NOTICE, "NOTICE")
+_LEVELS: dict[LogLevel, int] = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "notice": NOTICE,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+# HTTP clients log every request at INFO: noise in a CLI command's output at any level
+# but debug.
+_QUIET_BELOW_DEBUG = ("httpx", "httpcore")
 
 # Passed with `extra=` where they apply; a JSON line carries each one that was given,
 # so a log search by automation, trigger or firing finds every process's lines.
@@ -79,10 +104,20 @@ def log_handler(log_format: LogFormat, process: str) -> logging.Handler:
     return handler
 
 
-def configure_logging(log_format: LogFormat, process: str, level: int = logging.INFO) -> None:
-    """Make the root logger write `log_format` lines only (replacing earlier handlers)."""
+def configure_logging(
+    log_format: LogFormat, process: str, level: LogLevel | int = "notice"
+) -> None:
+    """Make the root logger write `log_format` lines at `level` and above, only."""
+    number = _LEVELS[level] if isinstance(level, str) else level
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
     root.addHandler(log_handler(log_format, process))
-    root.setLevel(level)
+    root.setLevel(number)
+    for name in _QUIET_BELOW_DEBUG:
+        logging.getLogger(name).setLevel(number if number <= logging.DEBUG else logging.WARNING)
+
+
+def notice(logger: logging.Logger, message: str, *args: object) -> None:
+    """Log at NOTICE: a line the default level shows (a process started, ready)."""
+    logger.log(NOTICE, message, *args)

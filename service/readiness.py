@@ -1,13 +1,23 @@
-"""Wait for a Tripwire process's readiness page to answer 200."""
+"""The /healthz and /readyz body every Tripwire process answers, and waiting for it."""
 
 from __future__ import annotations
 
 import subprocess
 import time
+from typing import Any
 
 import httpx
 
-__all__ = ["wait_until_ready"]
+__all__ = ["health_body", "wait_until_ready"]
+
+
+def health_body(ready: bool, checks: dict[str, Any]) -> dict[str, Any]:
+    """One shape for /healthz and /readyz of every process (docs/observability.md).
+
+    `checks` holds the process's own conditions under their names; /healthz answers the
+    same body with 200 whatever `ready` is, /readyz with 503 while not ready.
+    """
+    return {"status": "ok" if ready else "not_ready", "ready": ready, "checks": checks}
 
 
 def wait_until_ready(

@@ -7,6 +7,7 @@ import gc
 import logging
 
 from service.config import Settings
+from service.logs import notice
 from service.membership import remember_member_id
 from service.messaging.topics import ensure_topics
 
@@ -37,6 +38,9 @@ def run_worker(settings: Settings, loglevel: str = "info") -> int:
     worker = Worker(app, loglevel=loglevel, loop=loop, quiet=True, override_logging=False)
     # Faust's start-up spinner writes terminal escapes into the log stream.
     worker.spinner = None
+    notice(
+        logger, "stream worker started: group %r on %s", settings.app_id, settings.kafka_bootstrap
+    )
     worker.execute_from_commandline()
     return 0
 

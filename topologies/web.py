@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from service.metrics import CONSUMER_LAG, CONTENT_TYPE, exposition
+from service.readiness import health_body
 from topologies.runtime import Runtime
 
 __all__ = ["OPEN_PAGES", "readiness", "register_web", "sample_consumer_lag"]
@@ -64,7 +65,7 @@ def page_guard(token: str) -> Callable[[web.Request, _Handler], Awaitable[web.St
 
 
 def readiness(app: Any, runtime: Runtime, tables: Iterable[str]) -> dict[str, Any]:
-    """What /readyz reports; ready when automations are loaded and tables recovered.
+    """What /healthz and /readyz report; ready when automations are loaded and tables recovered.
 
     Not ready either while an agent reads partitions again after a batch that failed
     (`stalled` says why): that worker is not making progress on them.
@@ -73,13 +74,15 @@ def readiness(app: Any, runtime: Runtime, tables: Iterable[str]) -> dict[str, An
     recovered = set(tables) <= runtime.recovered_tables and not app.in_recovery
     rebalancing = bool(app.rebalancing)
     stalled = dict(runtime.stalled)
-    return {
-        "ready": loaded and recovered and not rebalancing and not stalled,
-        "automations_loaded": loaded,
-        "tables_recovered": recovered,
-        "rebalancing": rebalancing,
-        "stalled": stalled,
-    }
+    return health_body(
+        loaded and recovered and not rebalancing and not stalled,
+        {
+            "automations_loaded": loaded,
+            "tables_recovered": recovered,
+            "rebalancing": rebalancing,
+            "stalled": stalled,
+        },
+    )
 
 
 async def sample_consumer_lag(app: Any, topics: Iterable[str], shown: set[tuple[str, int]]) -> None:
@@ -133,12 +136,12 @@ def register_web(
     @app.page("/metrics")
     async def metrics(view: Any, request: Any) -> Any:
         # Content-Type as a header: aiohttp refuses a charset inside content_type.
-        return view.bytes(exposition(), headers={"Content-Type": CONTENT_TYPE})
+        return view.bytes(exposition("worker"), headers={"Content-Type": CONTENT_TYPE})
 
     @app.page("/healthz")
     async def healthz(view: Any, request: Any) -> Any:
         # Answering at all is the proof of life: the event loop is running.
-        return view.json({"status": "ok"})
+        return view.json(readiness(app, runtime, table_names))
 
     @app.page("/readyz")
     async def readyz(view: Any, request: Any) -> Any:

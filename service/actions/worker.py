@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from collections import defaultdict
+from typing import Any
 
 import httpx
 from aiohttp import web
@@ -21,7 +22,9 @@ from service.actions.render_pool import RenderLimits, RenderPool
 from service.actions.runner import FiringHandler, Source
 from service.actions.store import CompletionStore
 from service.config import Settings
+from service.logs import notice
 from service.messaging.topics import ensure_topics
+from service.readiness import health_body
 
 __all__ = ["ActionWorker", "run_actions"]
 
@@ -176,16 +179,17 @@ async def _serve(worker: ActionWorker, settings: Settings) -> web.AppRunner | No
 
     async def metrics_view(request: web.Request) -> web.Response:
         return web.Response(
-            body=metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE}
+            body=metrics.exposition("actions"), headers={"Content-Type": metrics.CONTENT_TYPE}
         )
 
+    def health() -> dict[str, Any]:
+        return health_body(worker.ready, {"consumer_polled": worker.ready})
+
     async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+        return web.json_response(health())
 
     async def readyz(request: web.Request) -> web.Response:
-        if worker.ready:
-            return web.json_response({"status": "ready"})
-        return web.json_response({"status": "starting"}, status=503)
+        return web.json_response(health(), status=200 if worker.ready else 503)
 
     app = web.Application()
     app.router.add_get("/metrics", metrics_view)
@@ -218,8 +222,9 @@ async def _main(settings: Settings) -> None:
 
 def run_actions(settings: Settings) -> int:
     """Run one action worker until SIGINT/SIGTERM; the batch in hand is finished first."""
-    logger.info(
-        "action worker: group %r on %r, dead letters to %r",
+    notice(
+        logger,
+        "action worker started: group %r on %r, dead letters to %r",
         settings.actions_group,
         settings.topic_firings,
         settings.topic_actions_dlq,

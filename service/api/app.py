@@ -37,6 +37,7 @@ from service.models.automations import (
     json_depth,
 )
 from service.models.errors import clean_location, clean_message, field_path
+from service.readiness import health_body
 
 __all__ = ["PREFECT_API_VERSION", "create_api"]
 
@@ -210,18 +211,22 @@ def create_api(settings: Settings) -> FastAPI:
         # Prefect's client turns its CSRF support off on exactly this answer.
         return {"detail": "CSRF protection is disabled."}
 
+    def _health() -> dict[str, Any]:
+        checks = {"automations_loaded": catalog.loaded, "automations": len(catalog.automations)}
+        return health_body(catalog.loaded, checks)
+
     @app.get("/healthz", tags=["Operations"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "alive"}
+    async def healthz() -> dict[str, Any]:
+        return _health()
 
     @app.get("/readyz", tags=["Operations"])
     async def readyz(response: Response) -> dict[str, Any]:
         response.status_code = 200 if catalog.loaded else 503
-        return {"ready": catalog.loaded, "automations": len(catalog.automations)}
+        return _health()
 
     @app.get("/metrics", tags=["Operations"])
     async def prometheus() -> Response:
-        return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+        return Response(metrics.exposition("api"), media_type=metrics.CONTENT_TYPE)
 
     # -- automations ------------------------------------------------------------------
 

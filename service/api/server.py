@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import uvicorn
 
 from service.config import Settings
+from service.logs import notice
 from service.messaging.topics import ensure_topics
 
 __all__ = ["run_api"]
+
+logger = logging.getLogger(__name__)
 
 
 def run_api(settings: Settings) -> int:
@@ -17,6 +21,9 @@ def run_api(settings: Settings) -> int:
     from service.api.app import create_api
 
     asyncio.run(ensure_topics(settings))
+    notice(
+        logger, "automations API started on http://%s:%d/api", settings.api_host, settings.api_port
+    )
     config = uvicorn.Config(
         create_api(settings),
         host=settings.api_host,

@@ -14,7 +14,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from service.messaging.broker import free_port
-from tests.integration.harness import TRIPWIRE, Cluster, Worker
+from tests.integration.harness import TRIPWIRE, Cluster, Worker, spawn
 
 
 def firing(
@@ -99,7 +99,7 @@ class Actions:
         port = free_port()
         log = self.cluster.root / f"{name}.log"
         log_file = log.open("ab")
-        process = subprocess.Popen(
+        process = spawn(
             [str(TRIPWIRE), "actions"],
             env=self.env(name, port),
             stdout=log_file,

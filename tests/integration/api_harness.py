@@ -9,7 +9,7 @@ import httpx
 
 from service.messaging.broker import free_port
 from service.readiness import wait_until_ready
-from tests.integration.harness import TRIPWIRE, Cluster, Worker
+from tests.integration.harness import TRIPWIRE, Cluster, Worker, spawn
 
 
 @dataclass
@@ -45,9 +45,7 @@ def start_api(cluster: Cluster, name: str = "api", worker_urls: str = "", token:
         "TRIPWIRE_API_TOKEN": token,
         "TRIPWIRE_WORKER_URLS": worker_urls,
     }
-    process = subprocess.Popen(
-        [str(TRIPWIRE), "api"], env=env, stdout=log_file, stderr=subprocess.STDOUT
-    )
+    process = spawn([str(TRIPWIRE), "api"], env=env, stdout=log_file, stderr=subprocess.STDOUT)
     handle = Worker(name, process, log, log_file, port)
     cluster.workers.append(handle)
     if wait_until_ready(f"http://127.0.0.1:{port}/readyz", process):

@@ -8,29 +8,46 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from service.messaging.broker import EmbeddedBroker, free_port, wait_ready
-from tests.integration.harness import Cluster
+from service.embedded import tansu_command
+from service.messaging.broker import free_port, wait_ready
+from tests.integration.harness import Cluster, kill_group, spawn
+
+
+@dataclass
+class Broker:
+    """The session's Tansu process and where it listens."""
+
+    process: subprocess.Popen[bytes]
+    bootstrap: str
 
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    log = tmp_path_factory.mktemp("broker") / "tansu.log"
-    embedded = EmbeddedBroker("127.0.0.1", free_port(), log)
-    embedded.start()
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    log_path = tmp_path_factory.mktemp("broker") / "tansu.log"
+    port = free_port()
+    # Not EmbeddedBroker: this one dies with pytest even when pytest is SIGKILLed.
+    with log_path.open("ab") as log:
+        process = spawn(tansu_command("127.0.0.1", port), stdout=log, stderr=subprocess.STDOUT)
+    embedded = Broker(process, f"127.0.0.1:{port}")
     try:
         asyncio.run(wait_ready(embedded.bootstrap))
         yield embedded
     finally:
-        embedded.stop()
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            kill_group(process)
 
 
 @pytest.fixture
-def cluster(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Cluster]:
+def cluster(broker: Broker, tmp_path: Path) -> Iterator[Cluster]:
     world = Cluster(broker.bootstrap, tmp_path)
     world.create_topics()
     try:
@@ -55,7 +72,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "PREFECT_UI_ENABLED": "false",
     }
     log = (home / "server.log").open("ab")
-    process = subprocess.Popen(
+    process = spawn(
         [
             str(PREFECT_BIN / "prefect"),
             "server",
@@ -68,7 +85,6 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
-        start_new_session=True,
     )
     api = f"http://127.0.0.1:{port}/api"
     try:

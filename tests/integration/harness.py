@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import json
 import os
 import signal
@@ -21,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from service.config import Settings
+from service.embedded import die_with_parent
 from service.messaging.automations import publish_automations
 from service.messaging.broker import free_port
 from service.messaging.compat import fetch_highwaters
@@ -28,6 +31,42 @@ from service.messaging.topics import ensure_topics
 from service.models.automations import Automation
 
 TRIPWIRE = Path(sys.executable).with_name("tripwire")
+
+# Every process a test starts, for the last resort at interpreter exit.
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
+def spawn(command: list[str], **options: Any) -> subprocess.Popen[bytes]:
+    """Popen that cannot outlive the test run: killed when pytest ends, however it ends.
+
+    Its own process group (a test's Ctrl-C reaches pytest alone, and `kill_group`
+    reaches the processes it started); SIGKILL when pytest dies, even by SIGKILL
+    (Linux's parent-death signal); and killed at interpreter exit elsewhere.
+    """
+    process: subprocess.Popen[bytes] = subprocess.Popen(  # test commands
+        command,
+        start_new_session=True,
+        # preexec_fn is unsafe only next to threads that hold locks; tests start none then.
+        preexec_fn=die_with_parent(signal.SIGKILL),
+        **options,
+    )
+    _STARTED.append(process)
+    return process
+
+
+def kill_group(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGKILL the process and everything in its process group; reap it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout)
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for process in _STARTED:
+        if process.returncode is None:
+            kill_group(process, 5)
 
 
 @dataclass
@@ -100,6 +139,12 @@ class Cluster:
             "TRIPWIRE_MAX_EVENT_BYTES": str(self.max_event_bytes),
             "TRIPWIRE_WORKER_WEB_PORT": str(free_port()),
             "TRIPWIRE_EMIT_STATE_EVENTS": "true" if self.emit_state_events else "false",
+            # Never a default port: `make run` may hold them while the tests run. A test
+            # that needs the API or a web port sets its own; port 9 refuses.
+            "TRIPWIRE_API_PORT": str(free_port()),
+            "TRIPWIRE_API_URL": "http://127.0.0.1:9/api",
+            "TRIPWIRE_WORKER_URLS": "http://127.0.0.1:9",
+            "TRIPWIRE_ACTIONS_WEB_PORT": "0",
         }
         return {**os.environ, **values}
 
@@ -110,11 +155,8 @@ class Cluster:
         log = self.root / f"{name}.log"
         log_file = log.open("ab")
         env = {**self.env(name), **(extra_env or {})}
-        process = subprocess.Popen(
-            [str(TRIPWIRE), "worker"],
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
+        process = spawn(
+            [str(TRIPWIRE), "worker"], env=env, stdout=log_file, stderr=subprocess.STDOUT
         )
         worker = Worker(name, process, log, log_file, int(env["TRIPWIRE_WORKER_WEB_PORT"]))
         self.workers.append(worker)
@@ -122,9 +164,8 @@ class Cluster:
 
     def stop_all(self) -> None:
         for worker in self.workers:
-            if worker.process.poll() is None:
-                worker.process.kill()
-                worker.process.wait(30)
+            # The group: the action worker's template renderers too.
+            kill_group(worker.process)
             worker.log_file.close()
 
     # -- Kafka I/O ------------------------------------------------------------------

@@ -15,15 +15,15 @@ from typing import Any
 import pytest
 import yaml
 
-from service.messaging.broker import EmbeddedBroker
 from tests.integration.actions_harness import Actions, firing
 from tests.integration.api_harness import Api, start_api, wait_worker_ready
+from tests.integration.conftest import Broker
 from tests.integration.harness import TRIPWIRE, Cluster, Worker, flow_run_event
 
 
 @pytest.fixture(scope="module")
 def world(
-    broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
+    broker: Broker, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Cluster, Worker, Api]]:
     cluster = Cluster(broker.bootstrap, tmp_path_factory.mktemp("api"))
     cluster.create_topics()
@@ -369,9 +369,7 @@ def test_prefect_start_up_routes(world: tuple[Cluster, Worker, Api]) -> None:
         assert "/api/automations/{id}/explain" in schema["paths"]
 
 
-def test_bearer_token_guards_every_route_but_health(
-    broker: EmbeddedBroker, cluster: Cluster
-) -> None:
+def test_bearer_token_guards_every_route_but_health(broker: Broker, cluster: Cluster) -> None:
     api = start_api(cluster, name="locked", token=uuid.uuid4().hex)
     with api.client(token="") as anonymous:
         assert anonymous.get("/health").status_code == 200
@@ -507,7 +505,7 @@ def test_prefects_own_client_works_unchanged(
 
 
 def test_prefects_client_authenticates_with_its_api_key(
-    broker: EmbeddedBroker, cluster: Cluster, tmp_path: Path
+    broker: Broker, cluster: Cluster, tmp_path: Path
 ) -> None:
     api = start_api(cluster, name="keyed", token=uuid.uuid4().hex)
     seen = drive_with_prefect_client(api, tmp_path, "keyed")

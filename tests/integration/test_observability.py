@@ -71,12 +71,18 @@ def test_health_readiness_and_counters_follow_the_traffic(cluster: Cluster) -> N
 
     assert _until(lambda: _get(worker, "/healthz").status_code == 200)
     ready = _until(lambda: (r := _get(worker, "/readyz")).status_code == 200 and r.json())
+    # The shape every process answers (test_embedded.py checks the API and action worker).
     assert ready == {
+        "status": "ok",
         "ready": True,
-        "automations_loaded": True,
-        "tables_recovered": True,
-        "rebalancing": False,
+        "checks": {
+            "automations_loaded": True,
+            "tables_recovered": True,
+            "rebalancing": False,
+            "stalled": {},
+        },
     }
+    assert _get(worker, "/healthz").json() == ready
     # Ready means loaded: the worker's mirror already holds the automation.
     mirror = orjson.loads(cluster.mirror("w1").read_bytes())
     assert [a["id"] for a in mirror] == [str(automation.id)]
@@ -147,7 +153,7 @@ def test_health_readiness_and_counters_follow_the_traffic(cluster: Cluster) -> N
     assert lines
     assert all({"ts", "level", "logger", "process", "message"} <= set(line) for line in lines)
     assert {line["process"] for line in lines} == {"worker"}
-    dead_lines = [line for line in lines if line["message"].startswith("dead-lettered")]
+    dead_lines = [line for line in lines if line["message"].startswith("dead-letter")]
     assert sorted(line["reason"] for line in dead_lines) == sorted(
         ["not_json", "not_json", "not_object", "invalid_event", "too_large"]
     )

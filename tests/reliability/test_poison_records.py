@@ -213,11 +213,13 @@ def test_a_dead_letter_topic_that_cannot_be_written_stalls_its_partition_uncommi
     cluster.produce((KEY, raw) for raw in [*before, b"not json", *after])
 
     deadline = time.monotonic() + 60
-    while not _readyz(worker)["stalled"] and time.monotonic() < deadline:
+    while not _readyz(worker)["checks"]["stalled"] and time.monotonic() < deadline:
         time.sleep(0.5)
     state = _readyz(worker)
     assert not state["ready"], state
-    assert "could not be written to the dead-letter topic" in state["stalled"]["route"], state
+    assert "could not be written to the dead-letter topic" in state["checks"]["stalled"]["route"], (
+        state
+    )
     stalled = [
         labels
         for (name, labels), value in _metrics(worker).items()
@@ -237,6 +239,6 @@ def test_a_dead_letter_topic_that_cannot_be_written_stalls_its_partition_uncommi
     dead = cluster.read(dlq, lambda recs: len(recs) >= 1, 60, 1)
     assert b"not json" in [r.value for r in dead]
     deadline = time.monotonic() + 30
-    while _readyz(worker)["stalled"] and time.monotonic() < deadline:
+    while _readyz(worker)["checks"]["stalled"] and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _readyz(worker)["ready"]
