@@ -325,6 +325,31 @@ def create_api(settings: Settings) -> FastAPI:
             return JSONResponse(_NOT_FOUND, status_code=404)
         return served(stored)
 
+    @app.post("/api/automations/validate", tags=["Automations"])
+    async def validate_automation(
+        automation: AutomationCreate,
+        allow_self_trigger: Annotated[bool, Query()] = False,
+    ) -> dict[str, Any]:
+        """Tripwire: validate as a create would and answer what it would store; nothing is written.
+
+        With an `id`, as that automation's new version (it need not exist). `tripwire
+        automations apply` checks a whole file this way before it writes any of it.
+        """
+        automation_id = automation.id or uuid.uuid4()
+        existing = catalog.get(automation_id)
+        automation = restored(automation, existing, url_targets(catalog.all()))
+        checked = _checked(automation, automation_id, allow_self_trigger)
+        now = datetime.now(UTC)
+        would_be = Stored(
+            Automation.model_validate(checked.model_dump(exclude={"owner_resource"})),
+            created=existing.created if existing else now,
+            updated=now,
+        )
+        data = served(would_be)
+        if automation.id is None:
+            del data["id"]  # a create would draw a new one
+        return data
+
     @app.get("/api/block_documents/{id}", tags=["Blocks"])
     async def read_block_document(
         id: uuid.UUID,
