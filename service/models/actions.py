@@ -176,6 +176,8 @@ def without_served_block_id(data: dict[str, Any]) -> dict[str, Any]:
     headers = data.get("headers")
     if served is None or not isinstance(headers, dict | None):
         return data
+    if headers and not all(isinstance(v, str) for v in headers.values()):
+        return data  # refused by the action's own model, with its message
     method = data.get("method", "POST")
     if not isinstance(method, str) or str(served) != str(
         url_block_id(data["url"], method, headers)
