@@ -11,6 +11,10 @@ from service.errors import ServiceError
 __all__ = ["ApiClient", "ApiError"]
 
 
+# (field, rule) pairs of a 422; a module alias, since ApiClient.list shadows `list`.
+FieldErrors = list[tuple[str, str]]
+
+
 class ApiError(ServiceError):
     """The API refused a request or could not be reached; the message says which and why."""
 
@@ -47,7 +51,10 @@ class ApiClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def request(
+        self, method: str, path: str, accept: tuple[int, ...] = (), **kwargs: Any
+    ) -> httpx.Response:
+        """One call; an HTTP error raises ApiError unless its status is in `accept`."""
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
@@ -56,7 +63,9 @@ class ApiClient:
                 "or `tripwire up` running? TRIPWIRE_API_URL says where to look"
             )
             raise ApiError(msg) from None
-        if response.status_code == 404 and path.startswith("/automations/"):
+        if response.status_code in accept or (
+            response.status_code == 404 and path.startswith("/automations/")
+        ):
             return response
         if response.status_code >= 400:
             msg = f"{method} {path}: HTTP {response.status_code}: {_reason(response)}"
@@ -96,6 +105,33 @@ class ApiClient:
         params = {"allow_self_trigger": "true"} if allow_self_trigger else {}
         response = self.request("POST", "/automations/", json=automation, params=params)
         return str(response.json()["id"])
+
+    def validate(
+        self, automation: dict[str, Any], allow_self_trigger: bool = False
+    ) -> tuple[dict[str, Any] | None, FieldErrors]:
+        """What a create (or, with an id, an update) would store, or (field, rule) errors.
+
+        Nothing is written: `POST /automations/validate`.
+        """
+        params = {"allow_self_trigger": "true"} if allow_self_trigger else {}
+        response = self.request(
+            "POST", "/automations/validate", accept=(405, 422), json=automation, params=params
+        )
+        if response.status_code in (404, 405):
+            msg = (
+                f"the API at {self.base_url} cannot validate without writing (no "
+                "/automations/validate: it is older than this CLI); upgrade `tripwire api`"
+            )
+            raise ApiError(msg)
+        if response.status_code == 422:
+            details = response.json().get("exception_detail") or []
+            errors = [
+                (str(d.get("field") or ".".join(map(str, d.get("loc", [])))), str(d.get("msg")))
+                for d in details
+            ]
+            return None, errors or [("", _reason(response))]
+        result: dict[str, Any] = response.json()
+        return result, []
 
     def replace(
         self, automation_id: str, automation: dict[str, Any], allow_self_trigger: bool = False

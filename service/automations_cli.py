@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ def main(args: Any, settings: Settings) -> int:
             return _explain(api, args)
         action = args.action
         if action == "apply":
-            return _apply(api, read_file(Path(args.file)), args.allow_self_trigger)
+            return _apply(api, read_file(args.file), args)
         if action == "ls":
             for automation in api.list():
                 state = "enabled" if automation["enabled"] else "paused"
@@ -48,48 +49,139 @@ def main(args: Any, settings: Settings) -> int:
         return 0
 
 
-def read_file(path: Path) -> list[dict[str, Any]]:
-    """Automations from a JSON or YAML file: one object, or a list of them."""
+def read_file(path: Path | str) -> list[dict[str, Any]]:
+    """Automations from a JSON or YAML file, or stdin for `-`, in Prefect's file shapes.
+
+    Those of `prefect automation create --from-file`: an object with an `automations`
+    list, a bare list, or one automation object.
+    """
+    where = "stdin" if str(path) == "-" else str(path)
     try:
-        text = path.read_bytes()
+        text = sys.stdin.buffer.read() if str(path) == "-" else Path(path).read_bytes()
     except OSError as exc:
-        msg = f"cannot read {path}: {exc.strerror}"
+        msg = f"cannot read {where}: {exc.strerror}"
         raise ConfigError(msg) from None
+    as_json = str(path) != "-" and Path(path).suffix == ".json"
     try:
-        data = orjson.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = orjson.loads(text) if as_json else _json_or_yaml(text)
     except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
-        kind = "JSON" if path.suffix == ".json" else "YAML"
-        msg = f"{path}: not valid {kind}: {exc}"
+        msg = f"{where}: not valid {'JSON' if as_json else 'YAML or JSON'}: {exc}"
         raise ConfigError(msg) from None
+    if isinstance(data, dict) and "automations" in data:
+        data = data["automations"]
+        if not isinstance(data, list):
+            msg = f"{where}: `automations` must be a list of automation objects"
+            raise ConfigError(msg)
     items = data if isinstance(data, list) else [data]
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            msg = f"{path}: item {index} is not an automation object"
+            msg = f"{where}: item {index} is not an automation object"
             raise ConfigError(msg)
     return items
 
 
-def _apply(api: ApiClient, automations: list[dict[str, Any]], allow_self_trigger: bool) -> int:
-    # Idempotent: an id updates that automation (or creates it with that id); without
-    # one, the single automation of the same name is updated, else one is created.
-    failed = 0
+def _json_or_yaml(text: bytes) -> Any:
+    # JSON first: YAML reads most JSON too, but not all of it (tabs, some escapes).
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return yaml.safe_load(text)
+
+
+class _Ambiguous(ApiError):
+    """Several stored automations have the name an automation of the file updates."""
+
+
+@dataclass
+class _Plan:
+    """One automation of the file: where it goes and what that changes."""
+
+    label: str
+    body: dict[str, Any]
+    target: str | None  # the stored automation it updates; None creates one
+    change: str = "created"  # created, updated or unchanged
+
+
+def _apply(api: ApiClient, automations: list[dict[str, Any]], args: Any) -> int:
+    # All or nothing: every automation is validated by the API (as the write would be)
+    # before any is written, so a file with one invalid automation changes nothing.
+    errors: list[str] = []
+    plans: list[_Plan] = []
+    seen: dict[str, str] = {}
     for index, automation in enumerate(automations):
-        label = automation.get("name") or f"item {index}"
+        name = automation.get("name")
+        label = name if isinstance(name, str) and name else f"item {index}"
+        key = f"id {automation['id']}" if automation.get("id") else f"name {name!r}"
+        if key in seen and (automation.get("id") or isinstance(name, str)):
+            # Applied one after the other, the second would overwrite the first.
+            errors.append(f"{label}: the file has two automations with {key} ({seen[key]})")
+            continue
+        seen[key] = f"item {index}"
         try:
             target = _target(api, automation)
-            if target is None:
-                automation_id = api.create(automation, allow_self_trigger)
-                print(f"created {automation_id} {label}")
+        except _Ambiguous as exc:
+            errors.append(f"{label}: {exc}")
+            continue
+        body = {**automation, "id": target} if target else automation
+        would_be, problems = api.validate(body, args.allow_self_trigger)
+        errors.extend(f"{label}: {field or '(automation)'}: {rule}" for field, rule in problems)
+        if would_be is None:
+            continue
+        plan = _Plan(label, automation, target)
+        if target is not None:
+            current = api.get(target) or {}
+            plan.change = "unchanged" if _same(current, would_be) else "updated"
+        plans.append(plan)
+    if errors:
+        for error in errors:
+            print(f"tripwire automations apply: {error}", file=sys.stderr)
+        invalid = len(automations) - len(plans)
+        print(
+            f"tripwire automations apply: {invalid} of {len(automations)} automations "
+            "are invalid; nothing was written",
+            file=sys.stderr,
+        )
+        return 2
+    if args.dry_run:
+        for plan in plans:
+            verb = {"created": "would create", "updated": "would update"}.get(plan.change)
+            print(f"{verb or plan.change} {plan.target or '-'} {plan.label}")
+        counts = {c: sum(p.change == c for p in plans) for c in ("created", "updated", "unchanged")}
+        print(
+            f"dry run: {counts['created']} to create, {counts['updated']} to update, "
+            f"{counts['unchanged']} unchanged; nothing was written"
+        )
+        return 0
+    for done, plan in enumerate(plans):
+        try:
+            if plan.change == "created":
+                automation_id = api.create(plan.body, args.allow_self_trigger)
+                print(f"created {automation_id} {plan.label}")
+            elif plan.change == "updated" and plan.target is not None:
+                api.replace(plan.target, plan.body, args.allow_self_trigger)
+                print(f"updated {plan.target} {plan.label}")
             else:
-                api.replace(target, automation, allow_self_trigger)
-                print(f"updated {target} {label}")
+                print(f"unchanged {plan.target} {plan.label}")
         except ApiError as exc:
-            print(f"tripwire automations apply: {label}: {exc}", file=sys.stderr)
-            failed += 1
-    return 2 if failed else 0
+            # Validated, yet the write failed (the broker, a concurrent change): the
+            # ones before it are written, and the message says which were not.
+            rest = ", ".join(p.label for p in plans[done:])
+            print(f"tripwire automations apply: {plan.label}: {exc}", file=sys.stderr)
+            print(f"tripwire automations apply: not written: {rest}", file=sys.stderr)
+            return 2
+    return 0
+
+
+def _same(current: dict[str, Any], would_be: dict[str, Any]) -> bool:
+    ignored = ("created", "updated")
+    return {k: v for k, v in current.items() if k not in ignored} == {
+        k: v for k, v in would_be.items() if k not in ignored
+    }
 
 
 def _target(api: ApiClient, automation: dict[str, Any]) -> str | None:
+    # Idempotent: an id updates that automation (or creates it with that id); without
+    # one, the single automation of the same name is updated, else one is created.
     given = automation.get("id")
     if given:
         return str(given) if api.get(str(given)) is not None else None
@@ -99,7 +191,7 @@ def _target(api: ApiClient, automation: dict[str, Any]) -> str | None:
     named = api.list(name)
     if len(named) > 1:
         msg = f"{len(named)} automations are named {name!r}: add an id to choose one"
-        raise ApiError(msg)
+        raise _Ambiguous(msg)
     return str(named[0]["id"]) if named else None
 
 

@@ -119,10 +119,20 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Idempotent: an automation with an id updates that id (or is created with "
             "it); without an id, the one automation of the same name is updated, else "
-            "a new one is created."
+            "a new one is created. All or nothing: every automation is validated first, "
+            "and if any is invalid, each error is printed and nothing is written."
         ),
     )
-    apply.add_argument("file", help="one automation object or a list (.json, .yaml, .yml)")
+    apply.add_argument(
+        "file",
+        help="JSON or YAML (.json: JSON), '-' for stdin; Prefect's shapes: an object "
+        "with an `automations` list, a list, or one automation",
+    )
+    apply.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate and print what would be created, updated or unchanged; write nothing",
+    )
     apply.add_argument(
         "--allow-self-trigger",
         action="store_true",

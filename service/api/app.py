@@ -20,6 +20,7 @@ from service.api import filters
 from service.api.catalog import Catalog, RecordTooLarge, Stored, WriteFailed, WriteTimeout
 from service.api.explain import explain
 from service.api.limits import REFUSED, BodyLimit
+from service.api.prefect_shape import block_document, restored, served, url_targets
 from service.api.schemas import (
     AutomationCreate,
     AutomationPartialUpdate,
@@ -49,6 +50,7 @@ PREFECT_API_VERSION = "3.9.1"
 _OPEN_PATHS = frozenset({"/api/health", "/healthz", "/readyz"})
 
 _NOT_FOUND = {"exception_message": "Automation not found"}
+_BLOCK_NOT_FOUND = {"exception_message": "Block document not found"}
 
 
 class Refused(Exception):  # a 422 raised by a route, in Prefect's shape
@@ -245,6 +247,7 @@ def create_api(settings: Settings) -> FastAPI:
                 "delete some or raise TRIPWIRE_MAX_AUTOMATIONS"
             )
             raise Refused(("body",), message, "value_error.limit")
+        automation = restored(automation, existing, url_targets(catalog.all()))
         checked = _checked(automation, automation_id, allow_self_trigger)
         now = datetime.now(UTC)
         stored = Stored(
@@ -254,7 +257,7 @@ def create_api(settings: Settings) -> FastAPI:
             owner_resource=automation.owner_resource,
         )
         await catalog.put(stored)
-        return stored.to_json()
+        return served(stored)
 
     @app.put("/api/automations/{id}", status_code=204, tags=["Automations"])
     async def update_automation(
@@ -265,6 +268,7 @@ def create_api(settings: Settings) -> FastAPI:
         existing = catalog.get(id)
         if existing is None:
             return JSONResponse(_NOT_FOUND, status_code=404)
+        automation = restored(automation, existing, url_targets(catalog.all()))
         await catalog.put(existing.revised(_checked(automation, id, allow_self_trigger)))
         return Response(status_code=204)
 
@@ -302,7 +306,7 @@ def create_api(settings: Settings) -> FastAPI:
             body.offset or 0,
             body.limit,
         )
-        return [stored.to_json() for stored in chosen]
+        return [served(stored) for stored in chosen]
 
     @app.post("/api/automations/count", tags=["Automations"])
     async def count_automations(
@@ -312,7 +316,7 @@ def create_api(settings: Settings) -> FastAPI:
 
     @app.get("/api/automations/related-to/{resource_id}", tags=["Automations"])
     async def related_to(resource_id: str) -> list[dict[str, Any]]:
-        return [s.to_json() for s in catalog.all() if resource_id in s.related_resources()]
+        return [served(s) for s in catalog.all() if resource_id in s.related_resources()]
 
     @app.delete("/api/automations/owned-by/{resource_id}", status_code=202, tags=["Automations"])
     async def delete_owned_by(resource_id: str) -> None:
@@ -324,7 +328,43 @@ def create_api(settings: Settings) -> FastAPI:
         stored = catalog.get(id)
         if stored is None:
             return JSONResponse(_NOT_FOUND, status_code=404)
-        return stored.to_json()
+        return served(stored)
+
+    @app.post("/api/automations/validate", tags=["Automations"])
+    async def validate_automation(
+        automation: AutomationCreate,
+        allow_self_trigger: Annotated[bool, Query()] = False,
+    ) -> dict[str, Any]:
+        """Tripwire: validate as a create would and answer what it would store; nothing is written.
+
+        With an `id`, as that automation's new version (it need not exist). `tripwire
+        automations apply` checks a whole file this way before it writes any of it.
+        """
+        automation_id = automation.id or uuid.uuid4()
+        existing = catalog.get(automation_id)
+        automation = restored(automation, existing, url_targets(catalog.all()))
+        checked = _checked(automation, automation_id, allow_self_trigger)
+        now = datetime.now(UTC)
+        would_be = Stored(
+            Automation.model_validate(checked.model_dump(exclude={"owner_resource"})),
+            created=existing.created if existing else now,
+            updated=now,
+        )
+        data = served(would_be)
+        if automation.id is None:
+            del data["id"]  # a create would draw a new one
+        return data
+
+    @app.get("/api/block_documents/{id}", tags=["Blocks"])
+    async def read_block_document(
+        id: uuid.UUID,
+        include_secrets: Annotated[bool, Query()] = False,
+    ) -> Any:
+        """The `webhook` block document served for an automation's URL target (read-only)."""
+        target = url_targets(catalog.all()).get(id)
+        if target is None:
+            return JSONResponse(_BLOCK_NOT_FOUND, status_code=404)
+        return block_document(id, target, include_secrets)
 
     @app.get("/api/automations/{id}/explain", tags=["Explain"])
     async def explain_automation(

@@ -21,6 +21,8 @@ from service.models.templates import validate_template
 __all__ = [
     "ACTION_MODEL_TYPES",
     "STATE_TYPES",
+    "URL_BLOCK_NAMESPACE",
+    "URL_TARGET_TYPES",
     "ActionSpec",
     "AutomationCommand",
     "CallWebhook",
@@ -34,6 +36,8 @@ __all__ = [
     "WorkPoolCommand",
     "WorkQueueCommand",
     "action_spec",
+    "url_block_id",
+    "without_served_block_id",
 ]
 
 STATE_TYPES = (
@@ -142,6 +146,44 @@ def _payload_string(value: Any) -> Any:
     if value is None or isinstance(value, str):
         return value
     return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+
+
+# The namespace of the block document ids a URL target is served under (docs/api.md):
+# Prefect's client models require `block_document_id` on webhooks and notifications.
+URL_BLOCK_NAMESPACE = uuid.UUID("6f1d1f0e-7a52-5c2b-9f3e-2a7d0c1b9e11")
+URL_TARGET_TYPES = frozenset({"call-webhook", "send-notification"})
+
+
+def url_block_id(
+    url: str, method: str = "POST", headers: dict[str, str] | None = None
+) -> uuid.UUID:
+    """The stable block document id Tripwire serves for a URL target (url, method, headers)."""
+    target = {"url": url, "method": method, "headers": headers or {}}
+    return uuid.uuid5(
+        URL_BLOCK_NAMESPACE, orjson.dumps(target, option=orjson.OPT_SORT_KEYS).decode()
+    )
+
+
+def without_served_block_id(data: dict[str, Any]) -> dict[str, Any]:
+    """An action with `url` and the `block_document_id` served for that very target: the URL.
+
+    What `tripwire automations get` printed can be applied back unchanged; a different
+    block id next to a url is still refused (exactly one target).
+    """
+    if data.get("type") not in URL_TARGET_TYPES or not isinstance(data.get("url"), str):
+        return data
+    served = data.get("block_document_id")
+    headers = data.get("headers")
+    if served is None or not isinstance(headers, dict | None):
+        return data
+    if headers and not all(isinstance(v, str) for v in headers.values()):
+        return data  # refused by the action's own model, with its message
+    method = data.get("method", "POST")
+    if not isinstance(method, str) or str(served) != str(
+        url_block_id(data["url"], method, headers)
+    ):
+        return data
+    return {key: value for key, value in data.items() if key != "block_document_id"}
 
 
 class _HttpTarget(_Spec):

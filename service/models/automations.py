@@ -23,6 +23,8 @@ __all__ = [
     "ACTION_TYPES",
     "MAX_AUTOMATION_DEPTH",
     "MAX_TRIGGER_DEPTH",
+    "METRIC_WINDOWS",
+    "PREFECT_MIN_METRIC_WINDOW",
     "Action",
     "Automation",
     "CompoundTrigger",
@@ -108,6 +110,13 @@ class Action(BaseModel):
             raise ValueError(msg)
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _url_not_its_served_block(cls, data: Any) -> Any:
+        from service.models.actions import without_served_block_id
+
+        return without_served_block_id(data) if isinstance(data, dict) else data
+
     @model_validator(mode="after")
     def _fields_of_its_type(self) -> Action:
         # Each type's own fields, as Prefect's server validates them (service/models/
@@ -185,6 +194,10 @@ class _Duration(BaseModel):
 METRIC_NAMES = ("successes", "duration", "lateness")
 # Prefect Cloud's client wants 300 s for both; Tripwire accepts the seed's own examples.
 METRIC_MIN_RANGE = timedelta(seconds=10)
+# Prefect's client models refuse a `range` or `firing_for` under this, so the API serves
+# shorter ones as this, with the real values under `tripwire` (docs/api.md).
+PREFECT_MIN_METRIC_WINDOW = timedelta(seconds=300)
+METRIC_WINDOWS = ("range", "firing_for")
 
 
 class MetricTriggerQuery(_Model):
@@ -195,6 +208,20 @@ class MetricTriggerQuery(_Model):
     operator: Literal["<", "<=", ">", ">="]
     range: timedelta = timedelta(seconds=300)
     firing_for: timedelta = timedelta(seconds=300)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tripwire_windows(cls, data: Any) -> Any:
+        # The API serves windows under 300 s as 300 s for Prefect's client and keeps the
+        # real ones in `tripwire`; a client writing that shape back means the real ones.
+        if not isinstance(data, dict) or "tripwire" not in data:
+            return data
+        real = data["tripwire"]
+        if not isinstance(real, dict):
+            msg = "`tripwire` must be an object of `range` and `firing_for`"
+            raise ValueError(msg)
+        windows = {key: real[key] for key in METRIC_WINDOWS if key in real}
+        return {**{k: v for k, v in data.items() if k != "tripwire"}, **windows}
 
     @field_validator("name")
     @classmethod

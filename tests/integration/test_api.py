@@ -411,7 +411,7 @@ def test_cli_apply_is_idempotent_and_manages_automations(
     assert again.returncode == 0, again.stderr
     assert [line.split()[:2] for line in again.stdout.splitlines()] == [
         ["updated", created[name]],
-        ["updated", created[f"{name}-2"]],
+        ["unchanged", created[f"{name}-2"]],  # not written again
     ]
     shown = json.loads(run_cli(api, "automations", "get", name).stdout)
     assert shown["id"] == created[name]
@@ -439,11 +439,10 @@ def test_cli_shows_the_apis_validation_errors(
     path.write_text(json.dumps(reactive("bad-cli", posture="Proactive", within=3)))
     result = run_cli(api, "automations", "apply", str(path))
     assert result.returncode == 2
-    assert "HTTP 422" in result.stderr
     assert (
-        "trigger.within: `within` for Proactive triggers must be greater than or equal to 10 seconds"
-        in result.stderr
-    )
+        "tripwire automations apply: bad-cli: trigger.within: `within` for Proactive "
+        "triggers must be greater than or equal to 10 seconds"
+    ) in result.stderr.splitlines()
     assert "Traceback" not in result.stderr
 
     unreachable = subprocess.run(
@@ -560,3 +559,261 @@ def test_a_body_that_is_not_utf8_json_is_a_422_in_prefects_shape(
             assert detail["loc"] == ["body"]
             assert detail["type"] == "json_invalid"
         assert http.post("/automations/count").json() == before
+
+
+def run_cli_input(api: Api, stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(TRIPWIRE), *args],
+        env={**os.environ, **api.env()},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def stored_named(api: Api, name: str) -> list[dict[str, Any]]:
+    with api.client() as http:
+        found: list[dict[str, Any]] = http.post(
+            "/automations/filter", json={"automations": {"name": {"any_": [name]}}}
+        ).json()
+    return found
+
+
+def test_cli_apply_takes_prefects_file_shapes_dry_run_and_all_or_nothing(
+    world: tuple[Cluster, Worker, Api], tmp_path: Path
+) -> None:
+    _, _, api = world
+    tag = uuid.uuid4().hex[:8]
+    one, two, three = f"shape-{tag}-1", f"shape-{tag}-2", f"shape-{tag}-3"
+    path = tmp_path / "prefect-shape.yaml"
+    path.write_text(yaml.safe_dump({"automations": [reactive(one), reactive(two)]}))
+
+    dry = run_cli(api, "automations", "apply", "--dry-run", str(path))
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines() == [
+        f"would create - {one}",
+        f"would create - {two}",
+        "dry run: 2 to create, 0 to update, 0 unchanged; nothing was written",
+    ]
+    assert stored_named(api, one) == [] and stored_named(api, two) == []
+
+    applied = run_cli(api, "automations", "apply", str(path))
+    assert applied.returncode == 0, applied.stderr
+    ids = {line.split()[2]: line.split()[1] for line in applied.stdout.splitlines()}
+    assert [line.split()[0] for line in applied.stdout.splitlines()] == ["created", "created"]
+
+    # A bare JSON list on stdin: one changed, one the same.
+    bare = json.dumps([reactive(one, threshold=3), reactive(two)])
+    dry = run_cli_input(api, bare, "automations", "apply", "--dry-run", "-")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines()[:2] == [
+        f"would update {ids[one]} {one}",
+        f"unchanged {ids[two]} {two}",
+    ]
+    assert stored_named(api, one)[0]["trigger"]["threshold"] == 1, "a dry run wrote"
+
+    # All or nothing: one valid change and two invalid automations write nothing.
+    bad = {
+        "automations": [
+            reactive(one, threshold=5),
+            reactive(three, posture="Proactive", within=3),
+            {"trigger": {"posture": "Reactive"}, "actions": []},
+        ]
+    }
+    path.write_text(yaml.safe_dump(bad))
+    refused = run_cli(api, "automations", "apply", str(path))
+    assert refused.returncode == 2
+    assert refused.stdout == ""
+    errors = refused.stderr.splitlines()
+    assert (
+        f"tripwire automations apply: {three}: trigger.within: `within` for Proactive "
+        "triggers must be greater than or equal to 10 seconds"
+    ) in errors
+    assert "tripwire automations apply: item 2: name: Field required" in errors
+    assert errors[-1] == (
+        "tripwire automations apply: 2 of 3 automations are invalid; nothing was written"
+    )
+    assert "Traceback" not in refused.stderr
+    assert stored_named(api, one)[0]["trigger"]["threshold"] == 1
+    assert stored_named(api, three) == []
+
+    # Two automations of one name in one file: the second would overwrite the first.
+    path.write_text(yaml.safe_dump([reactive(three), reactive(three, threshold=2)]))
+    twice = run_cli(api, "automations", "apply", str(path))
+    assert twice.returncode == 2
+    assert f"{three}: the file has two automations with name '{three}' (item 0)" in twice.stderr
+    assert stored_named(api, three) == []
+
+    # One object, as JSON on stdin.
+    single = run_cli_input(api, json.dumps(reactive(three)), "automations", "apply", "-")
+    assert single.returncode == 0, single.stderr
+    assert single.stdout.split()[0] == "created"
+    assert len(stored_named(api, three)) == 1
+    assert run_cli(api, "automations", "rm", one, two, three).returncode == 0
+
+
+READER = Path(__file__).with_name("prefect") / "read_automations.py"
+
+
+def prefect_env(api: Api, tmp_path: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_API_URL": api.url,
+        "PREFECT_API_KEY": api.token,
+        "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "false",
+        "COLUMNS": "400",  # the ls table would cut names in a narrow terminal
+    }
+
+
+def run_prefect(api: Api, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    assert PREFECT_PYTHON.exists(), "run `make prefect-env` (make test does)"
+    return subprocess.run(
+        [str(PREFECT_PYTHON), *args],
+        env=prefect_env(api, tmp_path),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=180,
+    )
+
+
+def mixed_automations(tag: str) -> list[dict[str, Any]]:
+    """One of each Tripwire extension Prefect's client models would refuse as stored."""
+    metric = {"name": "successes", "threshold": 0.5, "operator": "<", "range": 60}
+    return [
+        reactive(f"mixed-{tag}-plain"),
+        {
+            **reactive(f"mixed-{tag}-webhook"),
+            "actions": [
+                {
+                    "type": "call-webhook",
+                    "url": "http://127.0.0.1:9/hook",
+                    "method": "PUT",
+                    "headers": {"X-Token": "s3cret"},
+                    "payload": "{{ event.id }}",
+                },
+                {"type": "send-notification", "url": "http://127.0.0.1:9/notify", "body": "b"},
+            ],
+        },
+        {
+            **reactive(f"mixed-{tag}-emit"),
+            "actions": [
+                {
+                    "type": "emit-event",
+                    "event": "tripwire.test",
+                    "resource": {"prefect.resource.id": "tripwire.test"},
+                }
+            ],
+        },
+        {
+            "name": f"mixed-{tag}-metric",
+            "trigger": {"posture": "Metric", "metric": {**metric, "firing_for": 0}},
+            "actions": [{"type": "do-nothing"}],
+        },
+        {
+            "name": f"mixed-{tag}-compound",
+            "trigger": {
+                "type": "compound",
+                "require": "any",
+                "within": 60,
+                "triggers": [
+                    reactive("child")["trigger"],
+                    {"posture": "Metric", "metric": {**metric, "firing_for": 600}},
+                ],
+            },
+            "actions": [{"type": "do-nothing"}],
+        },
+    ]
+
+
+def test_prefects_client_and_cli_read_every_automation(
+    world: tuple[Cluster, Worker, Api], tmp_path: Path
+) -> None:
+    _, _, api = world
+    tag = uuid.uuid4().hex[:8]
+    mixed = mixed_automations(tag)
+    names = [a["name"] for a in mixed]
+    path = tmp_path / "mixed.json"
+    path.write_text(json.dumps({"automations": mixed}))
+    applied = run_cli(api, "automations", "apply", str(path))
+    assert applied.returncode == 0, applied.stderr
+    with api.client() as http:
+        before = {n: stored_named(api, n)[0] for n in names}
+        webhook = before[f"mixed-{tag}-webhook"]["actions"][0]
+        hook_block = webhook["block_document_id"]
+        assert webhook["url"] == "http://127.0.0.1:9/hook", "the URL is served as well"
+        metric = before[f"mixed-{tag}-metric"]["trigger"]["metric"]
+        assert (metric["range"], metric["firing_for"]) == ("PT5M", "PT5M")
+        assert metric["tripwire"] == {"range": "PT1M", "firing_for": "PT0S"}
+        hidden = http.get(f"/block_documents/{hook_block}").json()
+        assert hidden["data"]["url"] == "********"
+        assert hidden["data"]["headers"] == {"X-Token": "********"}
+        missing = http.get(f"/block_documents/{uuid.uuid4()}")
+        assert missing.status_code == 404
+        assert missing.json() == {"exception_message": "Block document not found"}
+
+    # Prefect's client reads all of them, resolves the webhook blocks, and writes the
+    # webhook and metric automations back unchanged.
+    written_back = [f"mixed-{tag}-webhook", f"mixed-{tag}-metric", f"mixed-{tag}-compound"]
+    reader = run_prefect(api, tmp_path, str(READER), *written_back)
+    assert reader.returncode == 0, reader.stderr
+    seen = json.loads(reader.stdout.strip().splitlines()[-1])
+    assert set(names) <= set(seen["automations"])
+    assert seen["automations"][f"mixed-{tag}-emit"]["actions"] == ["Emit event"]
+    assert seen["automations"][f"mixed-{tag}-metric"]["trigger"] == (
+        "Metric: successes < 0.5 for 0:05:00"
+    )
+    assert seen["blocks"][hook_block] == {
+        "block": "Webhook",
+        "url": "http://127.0.0.1:9/hook",
+        "method": "PUT",
+        "headers": {"X-Token": "s3cret"},
+    }
+    for name in written_back:
+        after = stored_named(api, name)[0]
+        assert after["updated"] > before[name]["updated"], f"{name} was not written back"
+        assert {**after, "updated": None} == {**before[name], "updated": None}, name
+
+    # Tripwire's own round trip: what `get` prints applies back as unchanged.
+    shown = run_cli(api, "automations", "get", f"mixed-{tag}-webhook", f"mixed-{tag}-metric")
+    path.write_text(json.dumps([json.loads(part) for part in _objects(shown.stdout)]))
+    again = run_cli(api, "automations", "apply", "--dry-run", str(path))
+    assert again.returncode == 0, again.stderr
+    assert [line.split()[0] for line in again.stdout.splitlines()[:2]] == ["unchanged"] * 2
+
+    # Prefect's CLI: ls, inspect and create --from-file in its `automations:` shape.
+    listed = run_prefect(api, tmp_path, "-m", "prefect", "automation", "ls")
+    assert listed.returncode == 0, listed.stderr
+    for name in names:
+        assert name in listed.stdout
+    inspected = run_prefect(
+        api, tmp_path, "-m", "prefect", "automation", "inspect", f"mixed-{tag}-webhook", "--json"
+    )
+    assert inspected.returncode == 0, inspected.stderr
+    (shown_by_prefect,) = json.loads(inspected.stdout)
+    assert shown_by_prefect["actions"][0]["block_document_id"] == hook_block
+    created_by_prefect = f"mixed-{tag}-by-prefect"
+    yaml_path = tmp_path / "prefect.yaml"
+    yaml_path.write_text(
+        yaml.safe_dump({"automations": [{**mixed[2], "name": created_by_prefect}]})
+    )
+    created = run_prefect(
+        api, tmp_path, "-m", "prefect", "automation", "create", "--from-file", str(yaml_path)
+    )
+    assert created.returncode == 0, created.stdout + created.stderr
+    (stored,) = stored_named(api, created_by_prefect)
+    assert stored["actions"][0]["type"] == "emit-event"
+    assert stored["actions"][0]["event"] == "tripwire.test"
+    assert run_cli(api, "automations", "rm", *names, created_by_prefect).returncode == 0
+
+
+def _objects(text: str) -> list[str]:
+    """The JSON objects `tripwire automations get` prints one after another."""
+    decoder, out, at = json.JSONDecoder(), [], 0
+    while at < len(text.rstrip()):
+        obj, end = decoder.raw_decode(text, at)
+        out.append(json.dumps(obj))
+        at = end + 1
+    return out
