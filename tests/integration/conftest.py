@@ -14,8 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.embedded import tansu_command
-from service.messaging.broker import free_port, wait_ready
+from service.messaging.broker import free_port, tansu_command, wait_ready
 from tests.integration.harness import Cluster, kill_group, spawn
 
 

@@ -95,7 +95,9 @@ def test_malformed_records_are_dead_lettered_and_valid_ones_around_them_fire(
     assert "limit" in reasons[5]
 
 
-def test_a_proactive_trigger_fires_within_two_ticks_of_its_deadline(cluster: Cluster) -> None:
+def test_a_proactive_trigger_fires_within_two_ticks_of_its_deadline_plus_the_allowance(
+    cluster: Cluster,
+) -> None:
     automations = _automations(stuck_runs("stuck-run", within=10))
     cluster.publish(automations)
     cluster.start_worker("w1")
@@ -115,7 +117,9 @@ def test_a_proactive_trigger_fires_within_two_ticks_of_its_deadline(cluster: Clu
     deadline = occurred + timedelta(seconds=10)
     fired_at = datetime.fromisoformat(firing["fired_at"].replace("Z", "+00:00"))
     lateness = (fired_at - deadline).total_seconds()
-    assert 0 <= lateness <= 2 * cluster.tick_interval + 0.5, lateness
+    # Judged by the stream's watermark, the disorder allowance behind the events read.
+    allowance = cluster.settings.disorder_allowance
+    assert allowance <= lateness <= allowance + 2 * cluster.tick_interval + 0.5, lateness
 
 
 @pytest.mark.parametrize(

@@ -14,21 +14,26 @@ can be written, the worker dead-letters the record and evaluates every event aft
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+import pytest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.messaging.broker import free_port, tansu_command, wait_ready
 from service.messaging.records import DEAD_LETTER_CUT_BYTES, dead_letter_headers
 from service.models.automations import parse_automations
 from tests.integration.api_harness import wait_worker_ready
-from tests.integration.harness import Cluster, Worker
+from tests.integration.fault_proxy import FaultProxy
+from tests.integration.harness import Cluster, Worker, kill_group, spawn
 
 KEY = b"poison"  # one key: one partition, one order
 PRODUCER_LIMIT = 1_048_576  # the worker's, for a 100,000-byte event limit
@@ -131,14 +136,20 @@ def test_records_past_every_size_limit_are_dead_lettered_and_valid_events_around
     cluster.publish(parse_automations([AUTOMATION]))
     worker = cluster.start_worker("w1")
     wait_worker_ready(worker)
-    cluster.produce((KEY, raw) for raw in records)
+    # A key past the producer's limit: the copy must cut the key, not only the value.
+    huge_key = b"k" * 2_000_000
+    cluster.produce([*((KEY, raw) for raw in records), (huge_key, b"not json")])
 
     firings = cluster.firings(lambda recs: len({r["id"] for r in recs}) >= len(valid), 120, 2)
     fired = {f["triggering_event"]["resource"]["prefect.resource.id"] for f in firings}
     assert fired == {f"prefect.flow-run.{i}" for i in valid}
 
     topic = cluster.settings.topic_events_dlq
-    dead = cluster.read(topic, lambda recs: len(recs) >= len(bad), 60, 2)
+    dead = cluster.read(topic, lambda recs: len(recs) >= len(bad) + 1, 60, 2)
+    (cut_key,) = [r for r in dead if r.key != KEY]
+    assert cut_key.key == huge_key[:1024] and cut_key.value == b"not json"
+    assert dict(cut_key.headers)["tripwire.original-key-bytes"] == b"2000000"
+    dead = [r for r in dead if r.key == KEY]
     assert len(dead) == len(bad)
     cut = 0
     for record, original in zip(
@@ -169,24 +180,10 @@ def test_records_past_every_size_limit_are_dead_lettered_and_valid_events_around
         time.sleep(0.5)
     metrics = _metrics(worker)
     assert metrics[("tripwire_events_dead_lettered_total", (("reason", "too_large"),))] == len(bad)
+    assert metrics[("tripwire_events_dead_lettered_total", (("reason", "not_json"),))] == 1
     assert not any(name == "tripwire_batch_failures_total" for name, _ in metrics)
     assert _lag(worker, cluster.settings.topic_events) == 0
     assert worker.process.poll() is None
-
-
-def _dlq_admin(cluster: Cluster, topic: str, action: str) -> None:
-    async def run() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=cluster.bootstrap)
-        await admin.start()
-        try:
-            if action == "delete":
-                await admin.delete_topics([topic])
-            else:
-                await admin.create_topics([NewTopic(topic, cluster.partitions, 1)])
-        finally:
-            await admin.close()
-
-    asyncio.run(run())
 
 
 def _readyz(worker: Worker) -> dict[str, Any]:
@@ -196,18 +193,35 @@ def _readyz(worker: Worker) -> dict[str, Any]:
     return state
 
 
+@pytest.fixture
+def proxied(tmp_path: Path) -> Iterator[tuple[Cluster, FaultProxy]]:
+    """A broker of its own, every client's traffic through a proxy that can refuse writes."""
+    broker_port = free_port()
+    proxy = FaultProxy(broker_port)
+    proxy.start()
+    command = tansu_command("127.0.0.1", broker_port, advertised=f"127.0.0.1:{proxy.port}")
+    with (tmp_path / "tansu.log").open("ab") as log:
+        broker = spawn(command, stdout=log, stderr=subprocess.STDOUT)
+    world = Cluster(f"127.0.0.1:{proxy.port}", tmp_path)
+    try:
+        asyncio.run(wait_ready(world.bootstrap))
+        world.create_topics()
+        yield world, proxy
+    finally:
+        world.stop_all()
+        kill_group(broker)
+        proxy.stop()
+
+
 def test_a_dead_letter_topic_that_cannot_be_written_stalls_its_partition_uncommitted(
-    cluster: Cluster,
+    proxied: tuple[Cluster, FaultProxy],
 ) -> None:
-    # Tansu creates a topic by any name when asked, but never auto-creates one whose name
-    # is over Kafka's 249 characters: once deleted, every send to it fails.
-    dlq = "dlq-" + "x" * 300
+    cluster, proxy = proxied
+    dlq = cluster.settings.topic_events_dlq
     cluster.publish(parse_automations([AUTOMATION]))
-    worker = cluster.start_worker(
-        "w1", {"TRIPWIRE_TOPIC_EVENTS_DLQ": dlq, "TRIPWIRE_PRODUCER_TIMEOUT": "2"}
-    )
+    worker = cluster.start_worker("w1", {"TRIPWIRE_PRODUCER_TIMEOUT": "2"})
     wait_worker_ready(worker)
-    _dlq_admin(cluster, dlq, "delete")
+    proxy.refuse = dlq.encode()
     before = [_failed(n) for n in range(3)]
     after = [_failed(n) for n in range(3, 6)]
     cluster.produce((KEY, raw) for raw in [*before, b"not json", *after])
@@ -217,28 +231,30 @@ def test_a_dead_letter_topic_that_cannot_be_written_stalls_its_partition_uncommi
         time.sleep(0.5)
     state = _readyz(worker)
     assert not state["ready"], state
-    assert "could not be written to the dead-letter topic" in state["checks"]["stalled"]["route"], (
-        state
-    )
+    route = state["checks"]["stalled"]["route"]
+    assert "could not be written to the dead-letter topic" in route, state
+    events = cluster.settings.topic_events
     stalled = [
-        labels
+        dict(labels)
         for (name, labels), value in _metrics(worker).items()
         if name == "tripwire_stalled_partitions" and value == 1
     ]
-    assert len(stalled) == 1, stalled
+    assert any(labels["topic"] == events for labels in stalled), stalled
     time.sleep(5)  # commit intervals pass: nothing may be committed past the bad record
-    assert _lag(worker, cluster.settings.topic_events) >= 4
+    assert _lag(worker, events) >= 4
     assert "will be read again" in worker.log_text()
+    assert proxy.refused > 0
 
     # Once the topic can be written, the same worker dead-letters the record, evaluates
     # every event after it, and is ready again.
-    _dlq_admin(cluster, dlq, "create")
+    proxy.refuse = None
     firings = cluster.firings(lambda recs: len({r["id"] for r in recs}) >= 6, 90, 2)
     fired = {f["triggering_event"]["resource"]["prefect.resource.id"] for f in firings}
     assert fired == {f"prefect.flow-run.{n}" for n in range(6)}
     dead = cluster.read(dlq, lambda recs: len(recs) >= 1, 60, 1)
-    assert b"not json" in [r.value for r in dead]
+    assert [r.value for r in dead] == [b"not json"]
     deadline = time.monotonic() + 30
-    while _readyz(worker)["checks"]["stalled"] and time.monotonic() < deadline:
+    while not _readyz(worker)["ready"] and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert _readyz(worker)["ready"]
+    assert _readyz(worker)["ready"], _readyz(worker)
+    assert _lag(worker, events) == 0

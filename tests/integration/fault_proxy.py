@@ -1,0 +1,82 @@
+"""A TCP proxy in front of a test broker that can refuse every write to one topic.
+
+Tansu writes any topic it is asked to, deleted or never created, so a dead-letter topic
+that cannot be written is made here, on the wire: while `refuse` names a topic, a
+Produce request that carries it closes its connection, as a broker that cannot take the
+write would fail it, and the producer retries until its request timeout. The broker
+advertises the proxy's address, so every client's traffic passes through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+
+from service.messaging.broker import free_port
+
+_PRODUCE = 0  # Kafka's api key of a Produce request
+
+
+class FaultProxy:
+    """Forwards 127.0.0.1:port to the broker at 127.0.0.1:upstream."""
+
+    def __init__(self, upstream: int) -> None:
+        self.upstream = upstream
+        self.port = free_port()
+        self.refuse: bytes | None = None
+        self.refused = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait(10)
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(
+            asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        )
+        self._ready.set()
+        try:
+            self._loop.run_forever()
+        finally:
+            server.close()
+            for task in asyncio.all_tasks(self._loop):
+                task.cancel()
+            self._loop.run_until_complete(asyncio.sleep(0))
+            self._loop.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream)
+
+        async def requests() -> None:
+            while True:
+                head = await reader.readexactly(4)
+                body = await reader.readexactly(int.from_bytes(head, "big"))
+                refuse = self.refuse
+                produce = int.from_bytes(body[:2], "big") == _PRODUCE
+                if refuse is not None and produce and refuse in body:
+                    self.refused += 1
+                    return  # the connection closes with the write unanswered
+                up_writer.write(head + body)
+                await up_writer.drain()
+
+        async def responses() -> None:
+            while data := await up_reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+
+        tasks = [asyncio.ensure_future(requests()), asyncio.ensure_future(responses())]
+        with contextlib.suppress(Exception):
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            task.cancel()
+        for stream in (writer, up_writer):
+            stream.close()
