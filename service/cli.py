@@ -38,8 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the trigger core over files and print firings as JSON lines",
         description=(
             "Evaluate automations over an events file with a simulated clock and print "
-            "one JSON firing per line on stdout. Invalid events are reported on stderr "
-            "and skipped; an invalid automation exits 2."
+            "one JSON firing per line on stdout. The file is read one line at a time, so "
+            "memory does not grow with its length; on a terminal a progress bar shows on "
+            "stderr. Invalid events are reported on stderr and skipped; an invalid "
+            "automation, ticks or an unreadable file exits 2."
         ),
     )
     replay.add_argument(
@@ -56,9 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument(
         "--ticks",
-        metavar="FILE",
-        help="when periodic work runs: a JSON list, 'step:SECONDS[,from=..][,until=..]', "
-        "or one ISO timestamp per line",
+        metavar="SPEC|FILE",
+        help="when periodic work runs: 'step:SECONDS[,from=ISO][,until=ISO]' inline, or a "
+        "file holding that, a JSON list of timestamps, or one ISO timestamp per line; "
+        "checked before any event is read (default: no ticks, nothing proactive)",
     )
     replay.add_argument(
         "--proactive-mode",
