@@ -1,8 +1,9 @@
-"""`tripwire events produce` and `tripwire firings tail` against the real embedded broker."""
+"""`tripwire events produce`, `tripwire firings tail` and the README's kcat recipes, for real."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import subprocess
 import threading
@@ -15,11 +16,20 @@ from typing import Any
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient
 
+from service.models.automations import parse_automations
 from tests.integration.harness import TRIPWIRE, Cluster, flow_run_event
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "docs" / "examples" / "quickstart"
 AT = datetime(2026, 1, 1, 12, tzinfo=UTC)
+TESTED = "<!-- tested: tests/integration/test_kafka_cli.py runs this block verbatim -->"
+
+
+def _readme_blocks() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(re.escape(TESTED) + r"\n```sh\n(.*?)```", text, flags=re.DOTALL)
+    assert len(blocks) == 2, "the README's two tested kcat blocks"
+    return blocks
 
 
 def _tripwire(
@@ -191,3 +201,58 @@ def test_tail_starts_at_the_end_filters_and_stops_quietly(cluster: Cluster) -> N
     ]
     nothing = _tripwire(cluster, "firings", "tail")
     assert (nothing.returncode, nothing.stdout) == (0, "")
+
+
+def test_quickstart_and_readme_kcat_recipes_through_a_worker(cluster: Cluster) -> None:
+    automations = parse_automations(orjson.loads((QUICKSTART / "automation.json").read_bytes()))
+    cluster.publish(automations)
+    cluster.start_worker("w1")
+    cluster.wait_loaded("w1", {str(a.id) for a in automations})
+
+    produced = _tripwire(cluster, "events", "produce", str(QUICKSTART / "events.jsonl"))
+    assert produced.returncode == 0, produced.stderr
+    assert produced.stdout == "produced 3, refused 0\n"
+
+    produce_block, consume_block = _readme_blocks()
+    kcat_produce = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", produce_block],
+        cwd=ROOT,
+        env=cluster.env("kcat"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert kcat_produce.returncode == 0, kcat_produce.stderr
+    # kcat keyed the event by its resource id, as the README says.
+    events = cluster.read(cluster.settings.topic_events, lambda r: len(r) >= 4, settle=0.5)
+    assert b"prefect.flow-run.kcat-1" in {r.key for r in events}
+
+    expected = {f"prefect.flow-run.{run}" for run in ("quickstart-1", "quickstart-2", "kcat-1")}
+
+    def fired(records: list[dict[str, Any]]) -> bool:
+        return {r["bucket"]["prefect.resource.id"] for r in records} >= expected
+
+    firings = cluster.firings(fired, timeout=90)
+    ids = {f["id"] for f in firings}
+    assert {f["bucket"]["prefect.resource.id"] for f in firings} == expected
+
+    tailed = _tripwire(
+        cluster, "firings", "tail", "--from-beginning", "--automation", "flow-run-failed"
+    )
+    assert tailed.returncode == 0
+    assert {orjson.loads(line)["id"] for line in tailed.stdout.splitlines()} == ids
+    other = _tripwire(cluster, "firings", "tail", "--from-beginning", "--automation", "other")
+    assert (other.returncode, other.stdout) == (0, "")
+
+    kcat_consume = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", consume_block],
+        cwd=ROOT,
+        env=cluster.env("kcat"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert kcat_consume.returncode == 0, kcat_consume.stderr
+    assert {orjson.loads(line)["id"] for line in kcat_consume.stdout.splitlines()} == ids
