@@ -38,8 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the trigger core over files and print firings as JSON lines",
         description=(
             "Evaluate automations over an events file with a simulated clock and print "
-            "one JSON firing per line on stdout. Invalid events are reported on stderr "
-            "and skipped; an invalid automation exits 2."
+            "one JSON firing per line on stdout. The file is read one line at a time, so "
+            "memory does not grow with its length; on a terminal a progress bar shows on "
+            "stderr. Invalid events are reported on stderr and skipped; an invalid "
+            "automation, ticks or an unreadable file exits 2."
         ),
     )
     replay.add_argument(
@@ -56,9 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument(
         "--ticks",
-        metavar="FILE",
-        help="when periodic work runs: a JSON list, 'step:SECONDS[,from=..][,until=..]', "
-        "or one ISO timestamp per line",
+        metavar="SPEC|FILE",
+        help="when periodic work runs: 'step:SECONDS[,from=ISO][,until=ISO]' inline, or a "
+        "file holding that, a JSON list of timestamps, or one ISO timestamp per line; "
+        "checked before any event is read (default: no ticks, nothing proactive)",
     )
     replay.add_argument(
         "--proactive-mode",
@@ -71,6 +74,63 @@ def build_parser() -> argparse.ArgumentParser:
         "--feed-state-events",
         action="store_true",
         help="feed prefect.automation.triggered events back in (automation chaining)",
+    )
+
+    events = commands.add_parser(
+        "events",
+        help="produce events to TRIPWIRE_TOPIC_EVENTS from the shell",
+        description="Write events to TRIPWIRE_TOPIC_EVENTS on TRIPWIRE_KAFKA_BOOTSTRAP.",
+    )
+    events_actions = events.add_subparsers(dest="action", required=True, metavar="ACTION")
+    produce = events_actions.add_parser(
+        "produce",
+        help="produce JSON-lines events, each keyed by its prefect.resource.id",
+        description=(
+            "Read Prefect events, one JSON object per line, from FILE or stdin, validate "
+            "each as the worker does, and produce the valid ones to TRIPWIRE_TOPIC_EVENTS "
+            "keyed by their prefect.resource.id (so one resource's events keep their "
+            "order). Blank lines and lines starting with # or // are skipped. An invalid "
+            "line is reported on stderr with its line number and not produced; the rest "
+            "still are. Prints `produced N, refused M`; exits 1 if any line was refused, "
+            "2 if the broker or the topic is missing."
+        ),
+    )
+    produce.add_argument(
+        "file", nargs="?", default="-", metavar="FILE", help="events file; '-' or none: stdin"
+    )
+    firings = commands.add_parser(
+        "firings",
+        help="read firing records from TRIPWIRE_TOPIC_FIRINGS",
+        description="Read TRIPWIRE_TOPIC_FIRINGS on TRIPWIRE_KAFKA_BOOTSTRAP.",
+    )
+    firings_actions = firings.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tail = firings_actions.add_parser(
+        "tail",
+        help="print firing records as JSON lines, from now on (or from the beginning)",
+        description=(
+            "Print each firing record (docs/firings.md) as one JSON line on stdout, "
+            "partition by partition, without a consumer group (nothing is committed). "
+            "It starts at the topic's current end (the newest firings only) unless "
+            "--from-beginning is given; without --follow it stops at the end it found "
+            "on start, so on its own it prints nothing. --follow keeps printing until "
+            "Ctrl-C or SIGTERM, which exit 0. Exits 2 if the broker or the topic is missing."
+        ),
+    )
+    tail.add_argument(
+        "--follow",
+        "-f",
+        action="store_true",
+        help="keep printing new firings until interrupted",
+    )
+    tail.add_argument(
+        "--from-beginning",
+        action="store_true",
+        help="start at the oldest record still on the topic instead of its current end",
+    )
+    tail.add_argument(
+        "--automation",
+        metavar="NAME",
+        help="only firings of this automation (its exact name or id)",
     )
 
     commands.add_parser(
@@ -210,7 +270,17 @@ def main(argv: list[str] | None = None) -> int:
 
         status: int = replay.main(args)
         return status
-    if args.command in ("up", "worker", "api", "automations", "explain", "actions", "bridge"):
+    if args.command in (
+        "up",
+        "worker",
+        "api",
+        "automations",
+        "explain",
+        "actions",
+        "bridge",
+        "events",
+        "firings",
+    ):
         from service.config import Settings
         from service.errors import ServiceError, ValidationFailed
         from service.logs import configure_logging
@@ -224,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
                 from service import automations_cli
 
                 return automations_cli.main(args, settings)
+            if args.command in ("events", "firings"):
+                from service import kafka_cli
+
+                return kafka_cli.main(args, settings)
             if args.command == "up":
                 from service.embedded import run_up
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import orjson
 
@@ -18,9 +19,22 @@ from service.core.times import SECOND, micros, to_us, us_to_iso
 from service.errors import ConfigError, ValidationFailed
 from service.models.automations import Automation, EventTrigger, parse_automations
 from service.models.events import parse_event
+from service.progress import Progress
 from service.state.memory import MemoryStateStore
 
-__all__ = ["ReplayInput", "firing_line", "load_automations", "read_events", "read_ticks", "run"]
+__all__ = [
+    "ReplayInput",
+    "TickSpec",
+    "firing_line",
+    "iter_events",
+    "load_automations",
+    "load_ticks",
+    "open_events",
+    "parse_ticks",
+    "read_events",
+    "read_ticks",
+    "run",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +48,21 @@ class TimedEvent:
 
 @dataclass(frozen=True, slots=True)
 class ReplayInput:
-    """Everything one replay run needs, read and validated."""
+    """Everything one replay run needs, read and validated (events may be a stream)."""
 
     automations: list[Automation]
-    events: list[TimedEvent]
-    ticks: list[int]
+    events: Iterable[TimedEvent]
+    ticks: list[int] | TickSpec
+
+
+@dataclass(frozen=True, slots=True)
+class TickSpec:
+    """A parsed `--ticks`: fixed instants, or a step whose default bounds need the events."""
+
+    instants: tuple[int, ...] = ()
+    step: int | None = None
+    start: int | None = None
+    until: int | None = None
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -60,45 +84,99 @@ def load_automations(path: Path) -> list[Automation]:
     return parse_automations(data)
 
 
-def read_events(path: Path, errors: TextIO) -> list[TimedEvent]:
-    """Read events.jsonl in arrival order; report and skip invalid lines."""
-    out: list[TimedEvent] = []
+def open_events(path: Path) -> BinaryIO:
+    """Open an events file for `iter_events`; ConfigError names the file and why not."""
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        msg = f"cannot read events file {str(path)!r}: {exc.strerror or exc}"
+        raise ConfigError(msg) from None
+
+
+def iter_events(
+    stream: BinaryIO, name: str, errors: TextIO, progress: Progress | None = None
+) -> Iterator[TimedEvent]:
+    """Events in arrival order, one line at a time; report and skip invalid lines."""
     wall: int | None = None
-    for number, line in enumerate(_read_text(path, "events").splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith(("#", "//")):
-            continue
-        try:
-            event = parse_event(orjson.loads(stripped))
-        except orjson.JSONDecodeError as exc:
-            print(f"{path}:{number}: skipped: not valid JSON: {exc}", file=errors)
-            continue
-        except ValidationFailed as exc:
-            print(f"{path}:{number}: skipped: invalid event: {exc}", file=errors)
-            continue
-        record = EventRecord(event)
-        arrival = record.received if record.received is not None else record.occurred
-        wall = arrival if wall is None else max(wall, arrival)
-        out.append(TimedEvent(number, wall, record))
-    return out
+    number = 0
+    try:
+        for number, line in enumerate(stream, start=1):
+            stripped = line.strip()
+            if not stripped or stripped.startswith((b"#", b"//")):
+                if progress is not None:
+                    progress.advance(len(line))
+                continue
+            try:
+                event = parse_event(orjson.loads(stripped))
+            except (orjson.JSONDecodeError, ValidationFailed) as exc:
+                what = (
+                    "not valid JSON" if isinstance(exc, orjson.JSONDecodeError) else "invalid event"
+                )
+                if progress is not None:
+                    progress.clear()
+                    progress.advance(len(line))
+                print(f"{name}:{number}: skipped: {what}: {exc}", file=errors)
+                continue
+            record = EventRecord(event)
+            arrival = record.received if record.received is not None else record.occurred
+            wall = arrival if wall is None else max(wall, arrival)
+            if progress is not None:
+                progress.advance(len(line), 1)
+            yield TimedEvent(number, wall, record)
+    except OSError as exc:
+        msg = f"cannot read events file {name!r} after line {number}: {exc.strerror or exc}"
+        raise ConfigError(msg) from None
 
 
-def read_ticks(path: Path, events: list[TimedEvent], automations: list[Automation]) -> list[int]:
-    """Parse the three tick forms of the replay contract."""
-    text = _read_text(path, "ticks").strip()
+def read_events(path: Path, errors: TextIO) -> list[TimedEvent]:
+    """Every event of an events file, in memory (benchmarks time the core without I/O)."""
+    with open_events(path) as stream:
+        return list(iter_events(stream, str(path), errors))
+
+
+def load_ticks(value: str) -> TickSpec:
+    """`--ticks`: an inline `step:SECONDS[,from=ISO][,until=ISO]` or a ticks file."""
+    path = Path(value)
+    if value.startswith("step:") and not path.exists():
+        return parse_ticks(value, "--ticks")
+    return parse_ticks(_read_text(path, "ticks"), str(path))
+
+
+def parse_ticks(text: str, where: str) -> TickSpec:
+    """Parse the three tick forms of the replay contract; ConfigError says what is wrong."""
+    text = text.strip()
     if not text:
-        return []
+        return TickSpec()
     try:
         if text.startswith("["):
-            return sorted(_tick_value(v) for v in orjson.loads(text))
+            return TickSpec(tuple(sorted(_tick_value(v) for v in orjson.loads(text))))
         lines = [ln.strip() for ln in text.splitlines()]
         lines = [ln for ln in lines if ln and not ln.startswith("#")]
         if len(lines) == 1 and (lines[0].startswith("step:") or _is_number(lines[0])):
-            return _step_ticks(lines[0], events, automations)
-        return sorted(to_us(datetime.fromisoformat(ln.replace("Z", "+00:00"))) for ln in lines)
+            return _step_spec(lines[0])
+        return TickSpec(
+            tuple(sorted(to_us(datetime.fromisoformat(ln.replace("Z", "+00:00"))) for ln in lines))
+        )
     except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
-        msg = f"{path}: not a valid ticks file: {exc}"
+        msg = (
+            f"{where}: not valid ticks ({exc}); expected a JSON list of timestamps, "
+            "step:SECONDS[,from=ISO][,until=ISO], or one ISO timestamp per line"
+        )
         raise ConfigError(msg) from None
+
+
+def read_ticks(path: Path, events: list[TimedEvent], automations: list[Automation]) -> list[int]:
+    """Every tick of a ticks file for events already read (benchmarks)."""
+    return list(_timeline_ticks(load_ticks(str(path)), events, automations))
+
+
+def _timeline_ticks(
+    spec: TickSpec, events: list[TimedEvent], automations: list[Automation]
+) -> Iterator[int]:
+    ticks = _Ticks(spec, automations)
+    for timed in events:
+        yield from ticks.before(timed.wall)
+    yield from ticks.rest()
 
 
 def _is_number(text: str) -> bool:
@@ -115,7 +193,7 @@ def _tick_value(value: Any) -> int:
     return to_us(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
 
 
-def _step_ticks(spec: str, events: list[TimedEvent], automations: list[Automation]) -> list[int]:
+def _step_spec(spec: str) -> TickSpec:
     parts = spec.removeprefix("step:").split(",")
     step = round(float(parts[0]) * SECOND)
     if step <= 0:
@@ -125,17 +203,61 @@ def _step_ticks(spec: str, events: list[TimedEvent], automations: list[Automatio
     for part in parts[1:]:
         name, _, value = part.partition("=")
         if name.strip() not in ("from", "until"):
-            msg = f"unknown tick bound {name!r}"
+            msg = f"unknown tick bound {name!r} (from= and until= are known)"
             raise ValueError(msg)
         bounds[name.strip()] = to_us(datetime.fromisoformat(value.strip().replace("Z", "+00:00")))
-    if ("from" not in bounds or "until" not in bounds) and not events:
-        return []
-    start = bounds.get("from", events[0].wall if events else 0)
-    until = bounds.get("until")
-    if until is None:
-        until = events[-1].wall + _longest_proactive_within(automations) + 60 * SECOND
-    count = (until - start) // step
-    return [start + i * step for i in range(count + 1)]
+    return TickSpec(step=step, start=bounds.get("from"), until=bounds.get("until"))
+
+
+class _Ticks:
+    """The ticks of a spec, computed as events arrive, so no pass ahead over the events.
+
+    A step's default `from` is the first event's processing time, known at that event;
+    its default `until` (the last event's time + the longest proactive `within` + 60 s)
+    is at or after every event's time, so every tick before an event is due whatever
+    `until` turns out to be, and only the trailing ticks wait for the end.
+    """
+
+    def __init__(self, spec: TickSpec, automations: list[Automation]) -> None:
+        self.spec = spec
+        self.automations = automations
+        self.index = 0
+        self.next: int | None = spec.start
+        self.last_wall: int | None = None
+
+    def before(self, wall: int) -> Iterator[int]:
+        """Ticks due before an event processed at `wall` (a tick at `wall` runs after it)."""
+        self.last_wall = wall
+        spec = self.spec
+        if spec.step is None:
+            instants = spec.instants
+            while self.index < len(instants) and instants[self.index] < wall:
+                yield instants[self.index]
+                self.index += 1
+            return
+        tick = wall if self.next is None else self.next  # the default `from`: this event
+        while tick < wall and (spec.until is None or tick <= spec.until):
+            yield tick
+            tick += spec.step
+        self.next = tick
+
+    def rest(self) -> Iterator[int]:
+        """The ticks after the last event."""
+        spec = self.spec
+        if spec.step is None:
+            yield from spec.instants[self.index :]
+            return
+        tick, until = self.next, spec.until
+        if tick is None or until is None:
+            if self.last_wall is None:
+                return  # a bound left to its default and no events: no ticks
+            tick = self.last_wall if tick is None else tick
+            if until is None:
+                until = self.last_wall + _longest_proactive_within(self.automations) + 60 * SECOND
+        while tick <= until:
+            yield tick
+            tick += spec.step
+        self.next = tick
 
 
 def _longest_proactive_within(automations: list[Automation]) -> int:
@@ -171,16 +293,12 @@ def firing_line(fired: AutomationFiring) -> dict[str, Any]:
 
 
 def _timeline(replay: ReplayInput) -> Iterator[TimedEvent | int]:
-    ticks = iter(replay.ticks)
-    tick = next(ticks, None)
+    spec = replay.ticks if isinstance(replay.ticks, TickSpec) else TickSpec(tuple(replay.ticks))
+    ticks = _Ticks(spec, replay.automations)
     for timed in replay.events:
-        while tick is not None and tick < timed.wall:
-            yield tick
-            tick = next(ticks, None)
+        yield from ticks.before(timed.wall)
         yield timed
-    while tick is not None:
-        yield tick
-        tick = next(ticks, None)
+    yield from ticks.rest()
 
 
 def run(
@@ -189,7 +307,6 @@ def run(
     *,
     proactive_mode: str = "direct",
     feed_state_events: bool = False,
-    progress: Any = None,
 ) -> int:
     """Replay the input through the core; write firing lines; return how many fired."""
     engine = Engine(
@@ -204,8 +321,6 @@ def run(
     for item in _timeline(replay):
         if isinstance(item, TimedEvent):
             firings = engine.process(item.record, item.wall)
-            if progress is not None:
-                progress(1)
         else:
             firings = engine.tick(item)
         for firing in firings:
@@ -219,24 +334,32 @@ def main(args: Any) -> int:
     errors = sys.stderr
     try:
         automations = load_automations(Path(args.automations))
-        events = read_events(Path(args.events), errors)
-        ticks = read_ticks(Path(args.ticks), events, automations) if args.ticks else []
+        # Validated before any event is read: a bad --ticks fails at once, not after a
+        # long read of the events file.
+        ticks = load_ticks(args.ticks) if args.ticks else TickSpec()
+        stream = open_events(Path(args.events))
     except ValidationFailed as exc:
         print(f"tripwire replay: invalid automation: {exc}", file=errors)
         return 2
     except ConfigError as exc:
         print(f"tripwire replay: {exc}", file=errors)
         return 2
-    replay = ReplayInput(automations, events, ticks)
-    from service.progress import Progress
-
-    with Progress(len(events), "events", enabled=errors.isatty()) as bar:
-        run(
-            replay,
-            sys.stdout,
-            proactive_mode=args.proactive_mode,
-            feed_state_events=args.feed_state_events,
-            progress=bar.advance,
-        )
+    try:
+        size = os.fstat(stream.fileno()).st_size
+        # Progress by bytes read: the event count is unknown until the end of the stream.
+        with (
+            stream,
+            Progress(size, "events", enabled=errors.isatty(), stream=errors, items=True) as bar,
+        ):
+            events = iter_events(stream, args.events, errors, bar)
+            run(
+                ReplayInput(automations, events, ticks),
+                sys.stdout,
+                proactive_mode=args.proactive_mode,
+                feed_state_events=args.feed_state_events,
+            )
+    except ConfigError as exc:
+        print(f"tripwire replay: {exc}", file=errors)
+        return 2
     sys.stdout.flush()
     return 0

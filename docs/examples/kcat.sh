@@ -22,6 +22,8 @@
 # wheel (`pip install confluent-kafka==2.16.1`: librdkafka 2.16.0). This script does that
 # by itself when the wheel is importable by $PYTHON (default: .venv/bin/python, else
 # python3); KCAT_SYSTEM_LIBRDKAFKA=1 turns it off (Apache Kafka needs no workaround).
+# For any other kcat command, tools/kcat does the same (README, "kcat"): it is what the
+# tested README recipes for producing events and reading firings use.
 # By hand:
 #   LIB=$(python -c "import confluent_kafka,glob,os;print(glob.glob(os.path.dirname(confluent_kafka.__file__)+'.libs/librdkafka-*.so.1')[0])")
 #   mkdir -p .kcat-lib && ln -sf "$LIB" .kcat-lib/librdkafka.so.1
