@@ -18,9 +18,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from service.config import Settings
 from service.embedded import die_with_parent
@@ -356,4 +358,19 @@ def stuck_runs(name: str, within: int) -> dict[str, Any]:
             "within": within,
         },
         "actions": [{"type": "do-nothing"}],
+    }
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(web_port: int) -> Samples:
+    """A process's /metrics samples: (name, sorted labels) -> value."""
+    response = httpx.get(f"http://127.0.0.1:{web_port}/metrics", timeout=5)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
     }

@@ -10,11 +10,10 @@ from typing import Any
 
 import httpx
 import orjson
-from prometheus_client.parser import text_string_to_metric_families
 
 from service.models.automations import parse_automations
 from tests.integration.api_harness import start_api
-from tests.integration.harness import Cluster, Worker, flow_run_event
+from tests.integration.harness import Cluster, Samples, Worker, flow_run_event, scrape
 
 EVERY_FAILURE = {
     "name": "every-failure",
@@ -29,22 +28,13 @@ EVERY_FAILURE = {
     "actions": [{"type": "do-nothing"}],
 }
 
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
 
 def _get(worker: Worker, path: str) -> httpx.Response:
     return httpx.get(f"http://127.0.0.1:{worker.web_port}{path}", timeout=5)
 
 
 def _scrape(worker: Worker) -> Samples:
-    response = _get(worker, "/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    samples: Samples = {}
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
+    return scrape(worker.web_port)
 
 
 def _value(samples: Samples, name: str, **labels: str) -> float:

@@ -26,30 +26,26 @@ import httpx
 import orjson
 import pytest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
-from prometheus_client.parser import text_string_to_metric_families
 
 from service.messaging.broker import free_port, tansu_command, wait_ready
 from service.messaging.records import DEAD_LETTER_CUT_BYTES, dead_letter_headers
 from service.models.automations import parse_automations
 from tests.integration.api_harness import wait_worker_ready
 from tests.integration.fault_proxy import FaultProxy
-from tests.integration.harness import Cluster, Worker, kill_group, spawn
+from tests.integration.harness import (
+    Cluster,
+    Samples,
+    Worker,
+    failures_per_run,
+    kill_group,
+    scrape,
+    spawn,
+)
 
 KEY = b"poison"  # one key: one partition, one order
 PRODUCER_LIMIT = 1_048_576  # the worker's, for a 100,000-byte event limit
 
-AUTOMATION = {
-    "name": "every-failure",
-    "trigger": {
-        "type": "event",
-        "posture": "Reactive",
-        "expect": ["prefect.flow-run.Failed"],
-        "for_each": ["prefect.resource.id"],
-        "threshold": 1,
-        "within": 0,
-    },
-    "actions": [{"type": "do-nothing"}],
-}
+AUTOMATION = failures_per_run("every-failure", threshold=1, within=0)
 
 
 def _failed(n: int, size: int | None = None) -> bytes:
@@ -80,13 +76,8 @@ def _copy_size(value: bytes, reason: str, topic: str, partition: int, offset: in
     return int(DefaultRecordBatchBuilder.estimate_size_in_bytes(KEY, value, headers))
 
 
-def _metrics(worker: Worker) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = httpx.get(f"http://127.0.0.1:{worker.web_port}/metrics", timeout=5).text
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
+def _metrics(worker: Worker) -> Samples:
+    return scrape(worker.web_port)
 
 
 def _lag(worker: Worker, topic: str) -> float:
