@@ -33,6 +33,7 @@ async def evaluate_batch(runtime: Runtime, table: PartitionTable, events: Sequen
     touched: dict[int, DocumentStore] = {}
     pending: list[Awaitable[Any]] = []
     limit = runtime.settings.max_buckets_per_trigger
+    allowance = round(runtime.settings.disorder_allowance * 1_000_000)
     async with table.changing():
         registry = runtime.registry
         for event in events:
@@ -48,7 +49,10 @@ async def evaluate_batch(runtime: Runtime, table: PartitionTable, events: Sequen
                 reason = f"bad match record: {exc!r}"
                 pending.append(await runtime.dead_letter(message, reason, "bad_match"))
                 continue
+            watermarks = runtime.watermarks_of(message.partition)
             for match in matches:
+                if match.source is not None:
+                    watermarks.lower(match.source[0], match.event.occurred - allowance)
                 trigger_id, key = match.trigger_id, match.key
                 trigger = registry.event_triggers.get(trigger_id)
                 metric = registry.metric_triggers.get(trigger_id)

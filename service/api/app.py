@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -65,7 +66,7 @@ def _unprocessable(errors: list[dict[str, Any]], body: Any) -> JSONResponse:
     # Prefect's validation_exception_handler shape; `field` is Tripwire's addition.
     if json_depth(body, MAX_AUTOMATION_DEPTH) > MAX_AUTOMATION_DEPTH:
         body = None  # echoing it would recurse once per level, past Python's limit
-    return JSONResponse(
+    return _AsciiJSONResponse(
         status_code=422,
         content=jsonable_encoder(
             {
@@ -75,6 +76,17 @@ def _unprocessable(errors: list[dict[str, Any]], body: Any) -> JSONResponse:
             }
         ),
     )
+
+
+class _AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped.
+
+    A body echoed back may hold a lone surrogate (an escaped one is valid JSON), which has
+    no UTF-8 form: the default rendering failed with a 500 (found by the API fuzz test).
+    """
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode()
 
 
 def _error(loc: tuple[int | str, ...], message: str, kind: str) -> dict[str, Any]:
@@ -267,6 +279,8 @@ def create_api(settings: Settings) -> FastAPI:
     ) -> Response:
         existing = catalog.get(id)
         if existing is None:
+            # An invalid body is a 422 whatever the id, as the schema's own checks are.
+            _checked(automation, id, allow_self_trigger)
             return JSONResponse(_NOT_FOUND, status_code=404)
         automation = restored(automation, existing, url_targets(catalog.all()))
         await catalog.put(existing.revised(_checked(automation, id, allow_self_trigger)))

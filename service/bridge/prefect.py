@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaProducer
 
 from service.config import Settings
 from service.errors import ConfigError
+from service.logs import notice
 from service.messaging.topics import ensure_topics
 
 __all__ = ["PrefectBridge", "events_socket_url", "run_bridge"]
@@ -133,7 +134,8 @@ class PrefectBridge:
             }
             await socket.send(orjson.dumps({"type": "filter", "filter": event_filter}).decode())
             self.connections += 1
-            logger.info("following %s from %s", self.url, self.since.isoformat())
+            # At the default level: the one line that says the bridge is connected.
+            notice(logger, "following %s from %s", self.url, self.since.isoformat())
             stop = asyncio.ensure_future(self.stopping.wait())
             catch_up = asyncio.ensure_future(self._catch_up(producer, self.since, now))
             try:

@@ -81,6 +81,18 @@ class Watermarks:
         """The latest watermark of one source (it may move back: a backlog came in)."""
         self._by_source[source] = watermark
 
+    def lower(self, source: int, watermark: int) -> None:
+        """A late event of `source` arrived: its watermark is no later than this.
+
+        The watermark this partition last heard from `source` was sent before the event
+        was read; until `source` reports again, deadlines wait for the late event's
+        neighbours (a sweep or a proactive judgment would otherwise act on its bucket
+        before the events that follow it arrive).
+        """
+        known = self._by_source.get(source)
+        if known is not None and watermark < known:
+            self._by_source[source] = watermark
+
     def current(self) -> int | None:
         """The stream time of this partition: the slowest source's, once all reported."""
         if len(self._by_source) < self.sources:

@@ -58,8 +58,12 @@ def spawn(command: list[str], **options: Any) -> subprocess.Popen[bytes]:
 
 def kill_group(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
     """SIGKILL the process and everything in its process group; reap it."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+    try:
         os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        # Not a group leader (started without `spawn`), or gone: the process alone.
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout)
 

@@ -19,7 +19,7 @@ import pytest
 from service.models.automations import parse_automation
 from tests.integration.actions_harness import Actions, event, firing
 from tests.integration.conftest import PREFECT_BIN
-from tests.integration.harness import TRIPWIRE, Cluster, Worker
+from tests.integration.harness import TRIPWIRE, Cluster, Worker, spawn
 from tests.integration.http_target import Target, always, http_target
 
 
@@ -209,7 +209,7 @@ def _start_bridge(cluster: Cluster, api: str, run: int) -> Worker:
     log = cluster.root / f"bridge-{run}.log"
     log_file = log.open("ab")
     env = {**cluster.env("bridge"), "TRIPWIRE_PREFECT_API_URL": api}
-    process = subprocess.Popen(
+    process = spawn(
         [str(TRIPWIRE), "bridge", "prefect"], env=env, stdout=log_file, stderr=subprocess.STDOUT
     )
     bridge = Worker("bridge", process, log, log_file)

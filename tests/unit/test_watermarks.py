@@ -64,6 +64,19 @@ def test_the_merged_watermark_waits_for_every_source_and_is_their_minimum() -> N
     assert marks.current() == 45
 
 
+def test_a_late_event_lowers_its_source_until_the_source_reports_again() -> None:
+    marks = Watermarks(2)
+    marks.lower(0, 5)  # a source not heard from yet stays unknown
+    marks.advance(0, 100)
+    marks.advance(1, 90)
+    marks.lower(0, 20)
+    assert marks.current() == 20
+    marks.lower(0, 50)  # never raised by a lower bound
+    assert marks.current() == 20
+    marks.advance(0, 100)
+    assert marks.current() == 90
+
+
 @given(
     st.lists(
         st.tuples(st.integers(0, 10**6), st.integers(0, 10**6), st.booleans()),
