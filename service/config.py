@@ -198,6 +198,13 @@ class Settings(BaseSettings):
         gt=0,
         description="seconds a completed (firing, action) is remembered against redelivery",
     )
+    emit_action_events: bool = Field(
+        True,
+        description=(
+            "publish prefect.automation.action.triggered/executed/failed events to the "
+            "events topic (the API's history of action outcomes reads them)"
+        ),
+    )
     actions_web_port: int = Field(
         6067, ge=0, description="action worker web server port, on WORKER_WEB_HOST (0: none)"
     )
