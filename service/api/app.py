@@ -20,6 +20,7 @@ from service.api import filters
 from service.api.catalog import Catalog, RecordTooLarge, Stored, WriteFailed, WriteTimeout
 from service.api.explain import explain
 from service.api.limits import REFUSED, BodyLimit
+from service.api.loops import action_event_loops
 from service.api.prefect_shape import block_document, restored, served, url_targets
 from service.api.schemas import (
     AutomationCreate,
@@ -194,6 +195,16 @@ def create_api(settings: Settings) -> FastAPI:
                 "events of its own firings, so each firing would fire it again; narrow "
                 "`match` or `expect` to exclude them, or send ?allow_self_trigger=true to "
                 "accept the loop"
+            )
+            raise Refused(("body", "trigger"), message, "value_error.self_trigger")
+        looping = action_event_loops(automation) if automation.enabled else []
+        if looping and not allow_self_trigger:
+            message = (
+                "this automation's trigger matches the prefect.automation.action.triggered/"
+                "executed/failed events its own actions publish, so each firing would fire "
+                "it again; narrow `match` or `expect` to exclude them (for example match "
+                "another automation's prefect.resource.id), or send ?allow_self_trigger=true "
+                "to accept the loop"
             )
             raise Refused(("body", "trigger"), message, "value_error.self_trigger")
         return automation
