@@ -108,6 +108,7 @@ def create_api(settings: Settings) -> FastAPI:
     catalog = Catalog(settings)
     workers = [url.strip().rstrip("/") for url in settings.worker_urls.split(",") if url.strip()]
     history_holder: list[History] = []
+    feeds: list[HistoryFeed] = []
 
     def history() -> History:
         return history_holder[0]
@@ -123,7 +124,8 @@ def create_api(settings: Settings) -> FastAPI:
                 settings.history_max_per_automation,
             )
         )
-        feed = asyncio.create_task(HistoryFeed(settings, history()).run())
+        feeds.append(HistoryFeed(settings, history()))
+        feed = asyncio.create_task(feeds[0].run())
         await catalog.start()
         try:
             yield
@@ -254,7 +256,12 @@ def create_api(settings: Settings) -> FastAPI:
         return {"detail": "CSRF protection is disabled."}
 
     def _health() -> dict[str, Any]:
-        checks = {"automations_loaded": catalog.loaded, "automations": len(catalog.automations)}
+        checks: dict[str, Any] = {
+            "automations_loaded": catalog.loaded,
+            "automations": len(catalog.automations),
+            # Not part of readiness: the automation routes work without the history.
+            "history_following": bool(feeds) and feeds[0].running,
+        }
         return health_body(catalog.loaded, checks)
 
     @app.get("/healthz", tags=["Operations"])

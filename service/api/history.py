@@ -294,6 +294,12 @@ class HistoryFeed:
                 self.running = False
                 logger.warning("history feed: %s; reading again in 2 s", exc)
                 await asyncio.sleep(2.0)
+            except StateStoreError as exc:
+                # The API's automation routes still work without the history: say so
+                # (and in /healthz) rather than stop serving them.
+                self.running = False
+                logger.error("history not updated: %s; trying again in 10 s", exc)
+                await asyncio.sleep(10.0)
 
     async def _follow(self) -> None:
         settings = self.settings

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.integration.actions_harness import Actions
@@ -170,6 +171,8 @@ def test_firings_and_action_outcomes_are_kept_served_to_prefects_client_and_rebu
     occurred = [e["occurred"] for e in everything]
     assert occurred == sorted(occurred, reverse=True), "newest first, Prefect's default"
     assert len(target.to("/ok")) == 3
+    health = httpx.get(f"http://127.0.0.1:{api.port}/healthz", timeout=5).json()
+    assert health["checks"]["history_following"] is True
 
     # Prefect 3.9.1's client reads the failures, four to a page, following next_page.
     assert PREFECT_PYTHON.exists(), "run `make prefect-env` (make test does)"
