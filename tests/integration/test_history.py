@@ -209,6 +209,15 @@ def test_firings_and_action_outcomes_are_kept_served_to_prefects_client_and_rebu
     }
     assert reasons == {"Unexpected status from 'call-webhook' action: 404"}
 
+    with api.client() as http:
+        # Prefect's answers to a misspelt criterion, a page too large, a forged token.
+        typo = http.post("/events/filter", json={"filter": {"resources": {"id": ["x"]}}})
+        assert typo.status_code == 422
+        assert typo.json()["exception_detail"][0]["loc"] == ["body", "filter", "resources"]
+        assert http.post("/events/filter", json={"limit": 51}).status_code == 422
+        forged = http.get("/events/filter/next", params={"page-token": "not a token"})
+        assert forged.status_code == 403
+
     # The CLI: history, ls's last fired column, explain's recent firings.
     shown = cli(api, "automations", "history", name, "--since", "1h", "--json")
     assert shown.returncode == 0, shown.stderr
