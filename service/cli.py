@@ -196,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument(
         "--allow-self-trigger",
         action="store_true",
-        help="accept a trigger that matches the automation's own triggered events",
+        help="accept a trigger that matches the automation's own triggered events or "
+        "action outcome events",
     )
     actions.add_parser("ls", help="list automations: id, state, last fired, name")
     history = actions.add_parser(
