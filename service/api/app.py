@@ -469,10 +469,10 @@ def create_api(settings: Settings) -> FastAPI:
 
     @app.get("/api/history/last-fired", tags=["Events"])
     async def last_fired() -> dict[str, Any]:
-        """Tripwire: each automation's newest kept firing (its state event), by id."""
+        """Tripwire: each automation's newest firing seen (its state event), by id."""
         return {
             automation_id: _received(event)
-            for automation_id, event in history().last_fired(time.time()).items()
+            for automation_id, event in history().last_fired().items()
         }
 
     @app.get("/api/automations/{id}/explain", tags=["Explain"])

@@ -29,8 +29,9 @@ logger = logging.getLogger(__name__)
 
 # Key spaces: `e` automation id 0x00 occurred(8 bytes, µs) event id -> event JSON (one
 # automation's events in time order); `i` event id -> its `e` key (repeats are dropped);
-# `o` topic 0x00 partition -> the next offset to read, written with the data it covers.
-_EVENT, _INDEX, _OFFSET = b"e", b"i", b"o"
+# `o` topic 0x00 partition -> the next offset to read, written with the data it covers;
+# `l` automation id -> its newest state event, so `ls` reads one key per automation.
+_EVENT, _INDEX, _OFFSET, _LAST = b"e", b"i", b"o", b"l"
 _AUTOMATION = "prefect.automation."
 STATE_EVENTS = ("prefect.automation.triggered", "prefect.automation.resolved")
 
@@ -126,6 +127,7 @@ class History:
             )
             fresh.setdefault(resource_id[len(_AUTOMATION) :], []).append((key, orjson.dumps(event)))
         kept = 0
+        newest: dict[str, tuple[int, bytes]] = {}
         for automation_id, new in fresh.items():
             prefix = _prefix(automation_id)
             existing = self._keys(prefix, _after(prefix))
@@ -137,11 +139,22 @@ class History:
                     batch.delete(key)
                     batch.delete(_INDEX + key[len(prefix) + 8 :])
             for key, value in new:
+                at = int.from_bytes(key[len(prefix) : len(prefix) + 8], "big")
+                if (
+                    b'"prefect.automation.action.' not in value
+                    and at >= newest.get(automation_id, (-1, b""))[0]
+                ):
+                    newest[automation_id] = (at, value)
                 if key in dropped:
                     continue
                 batch.put(key, value)
                 batch.put(_INDEX + key[len(prefix) + 8 :], key)
                 kept += 1
+        for automation_id, (at, value) in newest.items():
+            current = self._db.get(_LAST + automation_id.encode())
+            if current is None or int(orjson.loads(current)["at"]) <= at:
+                last = {"at": at, "event": orjson.loads(value)}
+                batch.put(_LAST + automation_id.encode(), orjson.dumps(last))
         for (topic, partition), offset in positions.items():
             batch.put(_OFFSET + topic.encode() + b"\x00" + str(partition).encode(), b"%d" % offset)
         self._write(batch)
@@ -232,19 +245,15 @@ class History:
             )
         return states
 
-    def last_fired(self, now: float) -> dict[str, dict[str, Any]]:
-        """Each automation's newest kept state event, by automation id."""
-        oldest = _us(datetime.fromtimestamp(now - self.max_age, UTC))
-        last: dict[str, tuple[int, dict[str, Any]]] = {}
-        for key, raw in self._events(None):
-            cut = key.index(b"\x00")
-            at = int.from_bytes(key[cut + 1 : cut + 9], "big")
-            if at < oldest or b'"prefect.automation.action.' in raw:
-                continue
-            automation_id = key[1:cut].decode()
-            if automation_id not in last or last[automation_id][0] <= at:
-                last[automation_id] = (at, orjson.loads(raw))
-        return {automation_id: event for automation_id, (_, event) in last.items()}
+    def last_fired(self) -> dict[str, dict[str, Any]]:
+        """Each automation's newest state event seen, by automation id.
+
+        Kept past the history's retention: that it fired then stays true.
+        """
+        out: dict[str, dict[str, Any]] = {}
+        for key, raw in self._scan(_LAST, bytes([_LAST[0] + 1])):
+            out[key[1:].decode()] = orjson.loads(raw)["event"]
+        return out
 
 
 def automation_event(key: bytes | None, value: bytes | None) -> dict[str, Any] | None:

@@ -171,7 +171,7 @@ def test_history_keeps_each_event_once_with_its_offsets_and_filters_like_prefect
         }
     )
     assert len(by_related) == 4
-    last = history.last_fired(now)
+    last = history.last_fired()
     assert set(last) == {a, b}
     assert last[a]["occurred"] == (NOW + timedelta(minutes=2)).isoformat().replace("+00:00", "Z")
     (recent,) = history.recent(b, now, 5)
@@ -204,6 +204,8 @@ def test_history_keeps_the_newest_per_automation_and_forgets_by_age(tmp_path: Pa
     assert [s.event["id"] for s in kept] == [e["id"] for e in events[2:]]
     later = (NOW + timedelta(days=7, minutes=3, seconds=30)).timestamp()
     assert history.sweep(later) == 2  # minutes 2 and 3 are older than 7 days then
+    # Last fired is a fact, not history: it outlives both limits.
+    assert history.last_fired()[a]["id"] == events[-1]["id"]
     left = history.query(
         EventFilter.model_validate({"occurred": {"since": NOW.isoformat()}}), later
     )
