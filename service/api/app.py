@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 from service import metrics
 from service.api import filters
 from service.api.catalog import Catalog, RecordTooLarge, Stored, WriteFailed, WriteTimeout
-from service.api.event_filter import EventFilter, EventsQuery
+from service.api.event_filter import PAGE_SIZE, EventFilter, EventsQuery
 from service.api.explain import explain
 from service.api.history import History, HistoryFeed
 from service.api.limits import REFUSED, BodyLimit
@@ -453,6 +453,8 @@ def create_api(settings: Settings) -> FastAPI:
             token = orjson.loads(base64.b64decode(page_token.encode(), validate=True))
             spec = EventFilter.model_validate(token["filter"])
             limit, offset = int(token["limit"]), int(token["offset"])
+            if not (0 < limit <= PAGE_SIZE and offset >= 0):
+                raise ValueError(limit, offset)  # not a token this API wrote
         except (
             binascii.Error,
             orjson.JSONDecodeError,

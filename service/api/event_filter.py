@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["EventFilter", "EventOrder", "EventsQuery", "automation_ids", "includes"]
+__all__ = ["PAGE_SIZE", "EventFilter", "EventOrder", "EventsQuery", "automation_ids", "includes"]
 
 # Prefect's INTERACTIVE_PAGE_SIZE: the route's largest (and default) page.
 PAGE_SIZE = 50
