@@ -8,6 +8,9 @@ import httpx
 
 from service.errors import ServiceError
 
+# Outside the class: its `list` method would shadow the builtin in annotations there.
+Events = list[dict[str, Any]]
+
 __all__ = ["ApiClient", "ApiError"]
 
 
@@ -162,6 +165,22 @@ class ApiClient:
             msg = f"automation {automation_id} does not exist"
             raise ApiError(msg)
         result: dict[str, Any] = response.json()
+        return result
+
+    def events(self, filter: dict[str, Any], limit: int = 50) -> Events:
+        """Every event `POST /events/filter` answers for the filter, following next_page."""
+        page: dict[str, Any] = self.request(
+            "POST", "/events/filter", json={"filter": filter, "limit": limit}
+        ).json()
+        events: Events = [*page["events"]]
+        while page.get("next_page"):
+            page = self.request("GET", str(page["next_page"])).json()
+            events.extend(page["events"])
+        return events
+
+    def last_fired(self) -> dict[str, dict[str, Any]]:
+        """Each automation's newest kept firing (its state event), by automation id."""
+        result: dict[str, dict[str, Any]] = self.request("GET", "/history/last-fired").json()
         return result
 
 

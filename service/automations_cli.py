@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +28,15 @@ def main(args: Any, settings: Settings) -> int:
         if action == "apply":
             return _apply(api, read_file(args.file), args)
         if action == "ls":
+            last = api.last_fired()
             for automation in api.list():
                 state = "enabled" if automation["enabled"] else "paused"
-                print(f"{automation['id']}  {state:8}  {automation['name']}")
+                fired = last.get(str(automation["id"]))
+                when = _short_time(fired["occurred"]) if fired else "never"
+                print(f"{automation['id']}  {state:8}  {when:20}  {automation['name']}")
             return 0
+        if action == "history":
+            return _history(api, args)
         if action == "get":
             for name in args.automations:
                 sys.stdout.write(
@@ -195,6 +202,114 @@ def _target(api: ApiClient, automation: dict[str, Any]) -> str | None:
     return str(named[0]["id"]) if named else None
 
 
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def since_time(text: str, now: datetime) -> datetime:
+    """`--since`: a duration back from now (30m, 2h, 7d) or an ISO 8601 time (UTC if bare)."""
+    match = _DURATION.match(text.strip())
+    if match:
+        return now - timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        msg = (
+            f"--since {text!r}: give a duration (90s, 30m, 2h, 7d, 1w) or an ISO 8601 "
+            "time such as 2026-01-01T12:00:00Z"
+        )
+        raise ConfigError(msg) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _short_time(iso: str) -> str:
+    moment = datetime.fromisoformat(iso).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def firings_of(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """State events in the given order, each with the action outcomes that name it.
+
+    An action outcome whose firing is not among the events (older than the window)
+    is a firing of its own with `event: null`, so nothing read is left out.
+    """
+    firings: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if not str(event["event"]).startswith("prefect.automation.action."):
+            firings[str(event["id"])] = {**event, "actions": []}
+    for event in events:
+        if str(event["event"]).startswith("prefect.automation.action."):
+            state_id = next(
+                (
+                    str(r["prefect.resource.id"]).removeprefix("prefect.event.")
+                    for r in event.get("related") or []
+                    if r.get("prefect.resource.role") == "automation-triggered-event"
+                ),
+                f"unknown:{event['payload'].get('invocation')}",
+            )
+            holder = firings.setdefault(
+                state_id, {"id": state_id, "event": None, "occurred": event["occurred"]}
+            )
+            holder.setdefault("actions", []).append(event)
+    return list(firings.values())
+
+
+def _print_firing(firing: dict[str, Any], indent: str = "") -> None:
+    if firing.get("event") is None:
+        print(f"{indent}(firing {firing['id']} is older than the window)")
+    else:
+        state = str(firing["event"]).rsplit(".", 1)[-1].capitalize()
+        payload = firing.get("payload") or {}
+        triggering = payload.get("triggering_event") or {}
+        cause = (
+            f"on {triggering.get('event')} ({triggering.get('id')})"
+            if triggering
+            else "without an event (proactive)"
+        )
+        labels = payload.get("triggering_labels") or {}
+        shown = ", ".join(f"{k}={v}" for k, v in labels.items())
+        print(f"{indent}{_short_time(firing['occurred'])}  {state}  {cause}")
+        if shown:
+            print(f"{indent}    labels {shown}")
+    outcomes: dict[int, dict[str, Any]] = {}
+    for action in firing.get("actions") or []:
+        index = int(action["payload"].get("action_index", 0))
+        # The outcome (executed, failed) wins over the `.triggered` event of the same action.
+        if index not in outcomes or not str(action["event"]).endswith(".triggered"):
+            outcomes[index] = action
+    for index in sorted(outcomes):
+        action = outcomes[index]
+        outcome = str(action["event"]).rsplit(".", 1)[-1]
+        if outcome == "triggered":
+            outcome = "started, no outcome yet"
+        reason = action["payload"].get("reason")
+        kind = action["payload"].get("action_type")
+        line = f"{indent}    action {index} {kind}: {outcome}"
+        print(f"{line}: {reason}" if reason else line)
+
+
+def _history(api: ApiClient, args: Any) -> int:
+    automation = api.find(args.automation)
+    now = datetime.now(UTC)
+    since = since_time(args.since, now) if args.since else now - timedelta(days=180)
+    events = api.events(
+        {
+            "occurred": {"since": since.isoformat(), "until": now.isoformat()},
+            "resource": {"id": [f"prefect.automation.{automation['id']}"]},
+            "order": "ASC",
+        }
+    )
+    firings = firings_of(events)
+    if args.json:
+        sys.stdout.write(orjson.dumps(firings, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    count = sum(1 for f in firings if f.get("event") is not None)
+    print(f"{automation['name']} ({automation['id']}): {count} firings since {since.isoformat()}")
+    for firing in firings:
+        _print_firing(firing, "  ")
+    return 0
+
+
 def _explain(api: ApiClient, args: Any) -> int:
     automation = api.find(args.automation)
     report = api.explain(automation["id"], args.key)
@@ -215,4 +330,10 @@ def _explain(api: ApiClient, args: Any) -> int:
             print(f"    {bucket['explanation']}")
         for child in trigger.get("children", []):
             print(f"  - child {child['trigger_id']} fired at {child['fired_at']}")
+    recent = report.get("recent_firings") or []
+    print(f"\nlast {len(recent)} firings (tripwire automations history for more):")
+    for firing in recent:
+        _print_firing(firing, "  ")
+    if not recent:
+        print("  none kept")
     return 0

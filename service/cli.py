@@ -196,9 +196,29 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument(
         "--allow-self-trigger",
         action="store_true",
-        help="accept a trigger that matches the automation's own triggered events",
+        help="accept a trigger that matches the automation's own triggered events or "
+        "action outcome events",
     )
-    actions.add_parser("ls", help="list automations: id, state, name")
+    actions.add_parser("ls", help="list automations: id, state, last fired, name")
+    history = actions.add_parser(
+        "history",
+        help="show an automation's firings and whether their actions worked",
+        description=(
+            "Read the API's history (POST /api/events/filter): each firing of the "
+            "automation, oldest first, with its triggering event and bucket labels, and "
+            "the outcome of each of its actions (executed, or failed with the reason). "
+            "The API keeps TRIPWIRE_HISTORY_MAX_AGE seconds and "
+            "TRIPWIRE_HISTORY_MAX_PER_AUTOMATION events per automation."
+        ),
+    )
+    history.add_argument("automation", metavar="AUTOMATION", help="an id or an exact name")
+    history.add_argument(
+        "--since",
+        metavar="DURATION|ISO",
+        help="from this long ago (90s, 30m, 2h, 7d, 1w) or this ISO 8601 time "
+        "(default: everything kept)",
+    )
+    history.add_argument("--json", action="store_true", help="print the firings as JSON")
     for name, text in (
         ("get", "print automations as JSON"),
         ("pause", "stop evaluating automations (enabled: false)"),

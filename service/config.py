@@ -179,6 +179,23 @@ class Settings(BaseSettings):
         ),
     )
 
+    history_max_age: float = Field(
+        7 * 24 * 3600.0,
+        gt=0,
+        description=(
+            "seconds the API keeps an automation's firings and action outcomes in its "
+            "history (POST /api/events/filter, tripwire automations history)"
+        ),
+    )
+    history_max_per_automation: int = Field(
+        1000,
+        ge=1,
+        description=(
+            "events (firings and action outcomes) the API's history keeps per automation; "
+            "the oldest go first"
+        ),
+    )
+
     # -- action worker and Prefect bridge (docs/actions.md) -------------------------------
     topic_actions_dlq: str = Field(
         "tripwire.actions.dlq",
@@ -197,6 +214,13 @@ class Settings(BaseSettings):
         7 * 24 * 3600.0,
         gt=0,
         description="seconds a completed (firing, action) is remembered against redelivery",
+    )
+    emit_action_events: bool = Field(
+        True,
+        description=(
+            "publish prefect.automation.action.triggered/executed/failed events to the "
+            "events topic (the API's history of action outcomes reads them)"
+        ),
     )
     actions_web_port: int = Field(
         6067, ge=0, description="action worker web server port, on WORKER_WEB_HOST (0: none)"

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from service.actions.delivery import RetryPolicy, deliver
 from service.actions.effects import ActionRun, Services, perform
+from service.actions.outcome_events import Outcome, outcome_events
 from service.actions.store import CompletionStore
 from service.messaging.records import dead_letter_headers
 from service.metrics import ACTION_ATTEMPTS, ACTION_DLQ, ACTION_FAILURES, ACTION_SUCCESSES
@@ -24,6 +25,8 @@ __all__ = ["DeadLetter", "FiringHandler", "Planned", "plan"]
 logger = logging.getLogger(__name__)
 
 DeadLetter = Callable[[bytes | None, bytes, list[tuple[str, bytes]]], Awaitable[None]]
+# Produces one event (key, value) to the events topic.
+Announce = Callable[[bytes, bytes], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -76,11 +79,13 @@ class FiringHandler:
         services: Services,
         dead_letter: DeadLetter,
         policy: RetryPolicy,
+        announce: Announce | None = None,
     ) -> None:
         self.store = store
         self.services = services
         self.dead_letter = dead_letter
         self.policy = policy
+        self.announce = announce
 
     async def handle(self, key: bytes | None, value: bytes | None, source: Source) -> None:
         try:
@@ -104,8 +109,24 @@ class FiringHandler:
             "firing_id": record["id"],
             "action": f"{planned.index}:{action_type}",
         }
-        if self.store.done(key):
+        done = self.store.outcome(key)
+        if done is not None:
             logger.info("action already completed; skipped", extra=log)
+            # The crash may have come between the completion and its events: announce
+            # it again, with the same ids (the router and the history drop repeats).
+            if isinstance(done.get("finished"), str):
+                kind: Outcome = "executed" if done.get("outcome") == "done" else "failed"
+                finished = datetime.fromisoformat(str(done["finished"]))
+                error = done.get("error")
+                extra = done.get("details")
+                await self._announce(
+                    record,
+                    planned,
+                    kind,
+                    finished,
+                    str(error) if error is not None else None,
+                    extra if isinstance(extra, dict) else None,
+                )
             return
         try:
             spec = action_spec(dict(planned.action))
@@ -132,8 +153,16 @@ class FiringHandler:
         outcome = await deliver(attempt, self.policy, on_failure=failed)
         if outcome.ok:
             ACTION_SUCCESSES.labels(action_type).inc()
-            self.store.record(key, "done", outcome.attempts)
+            finished = datetime.now(UTC)
+            self.store.record(
+                key,
+                "done",
+                outcome.attempts,
+                finished=finished.isoformat(),
+                details=run.details,
+            )
             logger.info("action done after %d attempt(s)", outcome.attempts, extra=log)
+            await self._announce(record, planned, "executed", finished, None, run.details)
             return
         await self._give_up(
             record, planned, outcome.error or "failed", outcome.attempts, source, log, run.details
@@ -165,9 +194,46 @@ class FiringHandler:
         ]
         await self.dead_letter(str(record["id"]).encode(), orjson.dumps(document), headers)
         ACTION_DLQ.labels(str(planned.action.get("type"))).inc()
+        finished = datetime.now(UTC)
         # A dead-lettered action is complete too: a redelivery must not run it again.
-        self.store.record(f"{record['id']}:{planned.index}", "dead-lettered", attempts)
+        self.store.record(
+            f"{record['id']}:{planned.index}",
+            "dead-lettered",
+            attempts,
+            finished=finished.isoformat(),
+            error=reason,
+            details=details or {},
+        )
         logger.error("action dead-lettered: %s", reason, extra={**log, "reason": reason})
+        await self._announce(record, planned, "failed", finished, reason, details)
+
+    async def _announce(
+        self,
+        record: dict[str, Any],
+        planned: Planned,
+        outcome: Outcome,
+        finished: datetime,
+        reason: str | None,
+        details: Mapping[str, Any] | None,
+    ) -> None:
+        # After the completion is recorded: a failure to announce raises, the firing is
+        # read again, and the completed action is announced (not run) again.
+        if self.announce is None:
+            return
+        events = outcome_events(
+            record,
+            planned.index,
+            str(planned.action.get("type")),
+            planned.event,
+            outcome,
+            finished,
+            reason,
+            details,
+        )
+        key = f"prefect.automation.{record['automation_id']}".encode()
+        for event in events:
+            # One at a time, in order: `.executed` follows `.triggered` in one partition.
+            await self.announce(key, orjson.dumps(event))
 
     async def _dead_letter_record(
         self, key: bytes | None, value: bytes | None, reason: str, source: Source

@@ -38,8 +38,10 @@ class CompletionStore:
         value: dict[str, object] = orjson.loads(raw)
         return value
 
-    def record(self, key: str, outcome: str, attempts: int) -> None:
-        value = {"outcome": outcome, "attempts": attempts, "at": time.time()}
+    def record(self, key: str, outcome: str, attempts: int, **extra: object) -> None:
+        # `extra` (the error, the result details) lets a redelivery announce the same
+        # outcome again without running the action again.
+        value = {"outcome": outcome, "attempts": attempts, "at": time.time(), **extra}
         self._db.put(key.encode(), orjson.dumps(value))
 
     def flush(self) -> None:

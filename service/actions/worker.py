@@ -105,7 +105,8 @@ class ActionWorker:
                 backoff=settings.action_backoff,
                 backoff_max=settings.action_backoff_max,
             )
-            handler = FiringHandler(store, services, dead_letter, policy)
+            announce = emit if settings.emit_action_events else None
+            handler = FiringHandler(store, services, dead_letter, policy, announce)
             await producer.start()
             await consumer.start()
             try:

@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import contextlib
 import hmac
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Body, FastAPI, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from service import metrics
 from service.api import filters
 from service.api.catalog import Catalog, RecordTooLarge, Stored, WriteFailed, WriteTimeout
+from service.api.event_filter import PAGE_SIZE, EventFilter, EventsQuery
 from service.api.explain import explain
+from service.api.history import History, HistoryFeed
 from service.api.limits import REFUSED, BodyLimit
+from service.api.loops import action_event_loops
 from service.api.prefect_shape import block_document, restored, served, url_targets
 from service.api.schemas import (
     AutomationCreate,
@@ -51,6 +61,8 @@ PREFECT_API_VERSION = "3.9.1"
 _OPEN_PATHS = frozenset({"/api/health", "/healthz", "/readyz"})
 
 _NOT_FOUND = {"exception_message": "Automation not found"}
+# Firings explain shows beside the live buckets.
+_RECENT_FIRINGS = 5
 _BLOCK_NOT_FOUND = {"exception_message": "Block document not found"}
 
 
@@ -107,14 +119,34 @@ def create_api(settings: Settings) -> FastAPI:
     """The FastAPI application; its lifespan follows the automations topic."""
     catalog = Catalog(settings)
     workers = [url.strip().rstrip("/") for url in settings.worker_urls.split(",") if url.strip()]
+    history_holder: list[History] = []
+    feeds: list[HistoryFeed] = []
+
+    def history() -> History:
+        return history_holder[0]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Opened here, not in create_api: building the app (tests, the OpenAPI dump)
+        # must not lock the data directory.
+        history_holder.append(
+            History(
+                settings.data_dir / "history",
+                settings.history_max_age,
+                settings.history_max_per_automation,
+            )
+        )
+        feeds.append(HistoryFeed(settings, history()))
+        feed = asyncio.create_task(feeds[0].run())
         await catalog.start()
         try:
             yield
         finally:
+            feed.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feed
             await catalog.stop()
+            history().close()
 
     app = FastAPI(
         title="Tripwire automations API",
@@ -208,6 +240,16 @@ def create_api(settings: Settings) -> FastAPI:
                 "accept the loop"
             )
             raise Refused(("body", "trigger"), message, "value_error.self_trigger")
+        looping = action_event_loops(automation) if automation.enabled else []
+        if looping and not allow_self_trigger:
+            message = (
+                "this automation's trigger matches the prefect.automation.action.triggered/"
+                "executed/failed events its own actions publish, so each firing would fire "
+                "it again; narrow `match` or `expect` to exclude them (for example match "
+                "another automation's prefect.resource.id), or send ?allow_self_trigger=true "
+                "to accept the loop"
+            )
+            raise Refused(("body", "trigger"), message, "value_error.self_trigger")
         return automation
 
     # -- Prefect's client start-up and health ------------------------------------------
@@ -226,7 +268,12 @@ def create_api(settings: Settings) -> FastAPI:
         return {"detail": "CSRF protection is disabled."}
 
     def _health() -> dict[str, Any]:
-        checks = {"automations_loaded": catalog.loaded, "automations": len(catalog.automations)}
+        checks: dict[str, Any] = {
+            "automations_loaded": catalog.loaded,
+            "automations": len(catalog.automations),
+            # Not part of readiness: the automation routes work without the history.
+            "history_following": bool(feeds) and feeds[0].running,
+        }
         return health_body(catalog.loaded, checks)
 
     @app.get("/healthz", tags=["Operations"])
@@ -380,6 +427,70 @@ def create_api(settings: Settings) -> FastAPI:
             return JSONResponse(_BLOCK_NOT_FOUND, status_code=404)
         return block_document(id, target, include_secrets)
 
+    # -- history: Prefect's events routes over the automation events kept -----------------
+
+    def _page(request: Request, spec: EventFilter, limit: int, offset: int) -> dict[str, Any]:
+        found = history().query(spec, time.time())
+        page = found[offset : offset + limit]
+        next_page = None
+        if offset + limit < len(found) and limit > 0:
+            token = {
+                "filter": spec.model_dump(mode="json"),
+                "limit": limit,
+                "offset": offset + limit,
+            }
+            encoded = base64.b64encode(orjson.dumps(token)).decode()
+            next_page = f"{request.base_url}api/events/filter/next?page-token={encoded}"
+        return {
+            "events": [_received(stored.event) for stored in page],
+            "total": len(found),
+            "next_page": next_page,
+        }
+
+    @app.post("/api/events/filter", tags=["Events"])
+    async def read_events(
+        request: Request,
+        body: Annotated[EventsQuery, Body()] = EventsQuery(),  # noqa: B008
+    ) -> dict[str, Any]:
+        """The automations' firings and action outcomes, as Prefect's route pages events.
+
+        Firings are `prefect.automation.triggered/resolved` events, action outcomes
+        `prefect.automation.action.*` events; no other event is kept.
+        """
+        return _page(request, body.filter or EventFilter(), body.limit, 0)
+
+    @app.get("/api/events/filter/next", tags=["Events"])
+    async def read_events_page(
+        request: Request, page_token: Annotated[str, Query(alias="page-token")]
+    ) -> Any:
+        try:
+            token = orjson.loads(base64.b64decode(page_token.encode(), validate=True))
+            spec = EventFilter.model_validate(token["filter"])
+            limit, offset = int(token["limit"]), int(token["offset"])
+            if not (0 < limit <= PAGE_SIZE and offset >= 0):
+                raise ValueError(limit, offset)  # not a token this API wrote
+        except (
+            binascii.Error,
+            orjson.JSONDecodeError,
+            KeyError,
+            TypeError,
+            ValueError,
+            ValidationError,
+        ):
+            return JSONResponse(
+                {"detail": "Invalid page token: use the next_page link of a previous answer"},
+                status_code=403,
+            )
+        return _page(request, spec, limit, offset)
+
+    @app.get("/api/history/last-fired", tags=["Events"])
+    async def last_fired() -> dict[str, Any]:
+        """Tripwire: each automation's newest firing seen (its state event), by id."""
+        return {
+            automation_id: _received(event)
+            for automation_id, event in history().last_fired().items()
+        }
+
     @app.get("/api/automations/{id}/explain", tags=["Explain"])
     async def explain_automation(
         id: uuid.UUID,
@@ -392,6 +503,14 @@ def create_api(settings: Settings) -> FastAPI:
         stored = catalog.get(id)
         if stored is None:
             return JSONResponse(_NOT_FOUND, status_code=404)
-        return await explain(stored, workers, key, settings.api_token)
+        report = await explain(stored, workers, key, settings.api_token)
+        report["recent_firings"] = history().recent(str(id), time.time(), _RECENT_FIRINGS)
+        return report
 
     return app
+
+
+def _received(event: dict[str, Any]) -> dict[str, Any]:
+    # Prefect's ReceivedEvent requires `received`; Tripwire's events are not received by
+    # a server, so it is when they occurred.
+    return {**event, "received": event.get("received") or event["occurred"]}

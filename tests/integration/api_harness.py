@@ -34,8 +34,18 @@ class Api:
         return {"TRIPWIRE_API_URL": self.url, "TRIPWIRE_API_TOKEN": self.token}
 
 
-def start_api(cluster: Cluster, name: str = "api", worker_urls: str = "", token: str = "") -> Api:
-    """Start the API on a free port and wait until it has read the automations topic."""
+def start_api(
+    cluster: Cluster,
+    name: str = "api",
+    worker_urls: str = "",
+    token: str = "",
+    extra_env: dict[str, str] | None = None,
+) -> Api:
+    """Start the API on a free port and wait until it has read the automations topic.
+
+    Its data directory (the history) is the cluster's for `name`: the same name again
+    keeps it, another name starts empty.
+    """
     port = free_port()
     log = cluster.root / f"{name}.log"
     log_file = log.open("ab")
@@ -44,6 +54,7 @@ def start_api(cluster: Cluster, name: str = "api", worker_urls: str = "", token:
         "TRIPWIRE_API_PORT": str(port),
         "TRIPWIRE_API_TOKEN": token,
         "TRIPWIRE_WORKER_URLS": worker_urls,
+        **(extra_env or {}),
     }
     process = spawn([str(TRIPWIRE), "api"], env=env, stdout=log_file, stderr=subprocess.STDOUT)
     handle = Worker(name, process, log, log_file, port)

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 import httpx
 import orjson
@@ -111,7 +112,10 @@ def test_actions_run_on_their_states_with_prefects_template_context(
         cluster.settings.topic_events,
         lambda recs: any(b"tripwire.test.etl" in r.value for r in recs),
     )
-    (record,) = [orjson.loads(r.value) for r in emitted]
+    # The action outcome events share the topic (docs/actions.md).
+    (record,) = [
+        e for r in emitted if (e := orjson.loads(r.value))["event"].startswith("tripwire.")
+    ]
     assert record["resource"] == {"prefect.resource.id": f"test.{triggered['id']}"}
     assert record["payload"] == {"from": automation_id}
 
@@ -336,3 +340,57 @@ def test_run_deployment_parameters_render_with_prefect_objects_in_the_render_pro
         "text": "after etl-7",
         "raw": {"a": 1},
     }
+
+
+def _action_events(records: list[Any], firing_id: str) -> list[dict[str, Any]]:
+    events = [orjson.loads(r.value) for r in records]
+    return [
+        e
+        for e in events
+        if e["event"].startswith("prefect.automation.action.")
+        and e["payload"]["invocation"] == firing_id
+    ]
+
+
+def test_outcome_events_are_published_once_per_outcome_with_ids_a_redelivery_repeats(
+    cluster: Cluster, target: Target
+) -> None:
+    target.on("/ok", always(200))
+    target.on("/refused", always(404))
+    actions = Actions(cluster)
+    actions.start()
+    automation_id = str(uuid.uuid4())
+    flow_run = event("prefect.flow-run.Failed", {"prefect.resource.id": "prefect.flow-run.o"})
+    record = firing(
+        [_webhook(target, "/ok"), _webhook(target, "/refused")],
+        event=flow_run,
+        automation_id=automation_id,
+    )
+    actions.produce(record, partition=0)
+    topic = cluster.settings.topic_events
+    first = cluster.read(topic, lambda recs: len(_action_events(recs, record["id"])) >= 4)
+    events = _action_events(first, record["id"])
+    by_name = {(e["payload"]["action_index"], e["event"].rsplit(".", 1)[1]): e for e in events}
+    assert sorted(by_name) == [(0, "executed"), (0, "triggered"), (1, "failed"), (1, "triggered")]
+    failed = by_name[(1, "failed")]
+    assert failed["payload"]["reason"] == "Unexpected status from 'call-webhook' action: 404"
+    assert failed["payload"]["status_code"] == 404
+    assert failed["resource"]["prefect.resource.id"] == f"prefect.automation.{automation_id}"
+    assert failed["follows"] == by_name[(1, "triggered")]["id"]
+    related = {r["prefect.resource.role"]: r["prefect.resource.id"] for r in failed["related"]}
+    assert related == {
+        "automation-triggered-event": f"prefect.event.{record['state_event']['id']}",
+        "triggering-event": f"prefect.event.{flow_run['id']}",
+    }
+    keys = {r.key for r in first if orjson.loads(r.value)["id"] in {e["id"] for e in events}}
+    assert keys == {f"prefect.automation.{automation_id}".encode()}
+
+    # The same firing again (a redelivery), then a marker behind it in the same partition:
+    # once the marker's events are out, the redelivery was handled.
+    marker = firing([{"type": "do-nothing"}])
+    actions.produce(record, marker, partition=0)
+    again = cluster.read(topic, lambda recs: len(_action_events(recs, marker["id"])) >= 2)
+    repeated = _action_events(again, record["id"])
+    assert len(repeated) == 8, "announced again..."
+    assert {e["id"] for e in repeated} == {e["id"] for e in events}, "...under the same ids"
+    assert len(target.to("/ok")) == 1, "and the action was not run again"

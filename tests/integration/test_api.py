@@ -419,9 +419,11 @@ def test_cli_apply_is_idempotent_and_manages_automations(
 
     assert run_cli(api, "automations", "pause", name).returncode == 0
     listed = run_cli(api, "automations", "ls").stdout
-    assert f"{created[name]}  paused    {name}" in listed
+    # The "last fired" column: this automation never fired.
+    assert f"{created[name]}  paused    {'never':20}  {name}" in listed
     assert run_cli(api, "automations", "resume", created[name]).returncode == 0
-    assert f"{created[name]}  enabled   {name}" in run_cli(api, "automations", "ls").stdout
+    listed = run_cli(api, "automations", "ls").stdout
+    assert f"{created[name]}  enabled   {'never':20}  {name}" in listed
 
     removed = run_cli(api, "automations", "rm", name, f"{name}-2")
     assert removed.returncode == 0, removed.stderr
