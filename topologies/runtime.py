@@ -15,7 +15,6 @@ from service.config import Settings
 from service.core.engine import AutomationFiring, firing_state_event_id
 from service.core.firings import Firing
 from service.core.metrics import CompiledMetricTrigger, MetricTriggers
-from service.core.ordering import EventsClock
 from service.core.registry import Registry
 from service.core.routing import Router
 from service.core.state_events import state_change_event
@@ -48,8 +47,6 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.registry = Registry()
-        # The events clock lives in process memory, as Prefect's does (spec §7.1).
-        self.clock = EventsClock()
         # Per events partition, the seen-id cache and the follower buffer (spec §9) are
         # documents of the route table, so that both survive restarts and handovers.
         self.route_stores: dict[int, DocumentStore] = {}
@@ -85,7 +82,7 @@ class Runtime:
         """The router of one events partition, over its route-table store."""
         router = self._routers.get(partition)
         if router is None or router.store is not store:
-            router = self._routers[partition] = Router(self.registry, store, self.clock)
+            router = self._routers[partition] = Router(self.registry, store)
         elif router.registry is not self.registry:
             router.registry = self.registry
         return router

@@ -36,13 +36,10 @@ class Match:
 class Router:
     """Routes events to the triggers they concern, holding followers for their leaders."""
 
-    def __init__(
-        self, registry: Registry, store: StateStore, clock: EventsClock | None = None
-    ) -> None:
+    def __init__(self, registry: Registry, store: StateStore) -> None:
         self.registry = registry
         self.store = store
-        # One clock may serve several routers (a worker routes each partition apart).
-        self.clock = clock if clock is not None else EventsClock()
+        self.clock = EventsClock()
         self.ordering = Ordering(store)
 
     def route(self, event: EventRecord, wall: int) -> list[Match]:
