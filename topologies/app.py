@@ -104,10 +104,10 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
 
     # Tables of one number of partitions are co-partitioned with the source topics: a
     # worker owns route[p] with events[p], buckets[p] with matches[p], and so on.
-    seen = table("route", runtime.route_stores, runtime.route_store)
+    route_table = table("route", runtime.route_stores, runtime.route_store)
     buckets = table("buckets", runtime.evaluate_stores)
     composites = table("composites", runtime.compose_stores)
-    tables = (seen, buckets, composites)
+    tables = (route_table, buckets, composites)
 
     async def send(
         topic_name: str,
@@ -132,7 +132,9 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     async def route(stream: Any) -> None:
         """Decode, validate and order events; fan them out as matches."""
         async for batch_events in stream.take_events(batch, within=linger):
-            await route_runner.run(batch_events, partial(route_batch, runtime, seen, progress))
+            await route_runner.run(
+                batch_events, partial(route_batch, runtime, route_table, progress)
+            )
 
     @app.agent(matches, name="evaluate")
     async def evaluate(stream: Any) -> None:
@@ -159,7 +161,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         # Sent once the agents finished their batches. A revoked partition may go to
         # another worker, and a store kept here would be stale by the time it returns:
         # the tick would write it over the new owner's documents. Recovery rebuilds them.
-        async with seen.lock, buckets.lock, composites.lock:
+        async with route_table.lock, buckets.lock, composites.lock:
             for each in tables:
                 each.stores.clear()
             # Stream time starts again from what the new owners tell.
@@ -172,14 +174,14 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
 
     @app.timer(interval=settings.tick_interval)
     async def _tick() -> None:
-        await route_tick(runtime, seen)
+        await route_tick(runtime, route_table)
         await tick(runtime, buckets)
 
     # Several reports per tick: a deadline is judged within a tick of the watermark
     # passing it, however the route and evaluate timers of two workers interleave.
     @app.timer(interval=min(1.0, settings.tick_interval / 5))
     async def _progress() -> None:
-        await progress_tick(runtime, progress, seen)
+        await progress_tick(runtime, progress, route_table)
 
     if settings.worker_web_port > 0:
         register_explain(app, runtime)
