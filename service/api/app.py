@@ -101,6 +101,19 @@ class _AsciiJSONResponse(JSONResponse):
         return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode()
 
 
+def _stored_as(
+    checked: Automation, existing: Stored | None, owner_resource: str | None = None
+) -> Stored:
+    """A checked automation as it is (or would be) stored now: a new or a next version."""
+    now = datetime.now(UTC)
+    return Stored(
+        Automation.model_validate(checked.model_dump(exclude={"owner_resource"})),
+        created=existing.created if existing else now,
+        updated=now,
+        owner_resource=owner_resource,
+    )
+
+
 def _error(loc: tuple[int | str, ...], message: str, kind: str) -> dict[str, Any]:
     body_loc = loc[1:] if loc and loc[0] == "body" else loc
     return {"loc": list(loc), "msg": message, "type": kind, "field": field_path(body_loc)}
@@ -307,12 +320,9 @@ def create_api(settings: Settings) -> FastAPI:
             )
             raise Refused(("body",), message, "value_error.limit")
         automation = restored(automation, existing, url_targets(catalog.all()))
-        checked = _checked(automation, automation_id, allow_self_trigger)
-        now = datetime.now(UTC)
-        stored = Stored(
-            Automation.model_validate(checked.model_dump(exclude={"owner_resource"})),
-            created=existing.created if existing else now,
-            updated=now,
+        stored = _stored_as(
+            _checked(automation, automation_id, allow_self_trigger),
+            existing,
             owner_resource=automation.owner_resource,
         )
         await catalog.put(stored)
@@ -404,13 +414,7 @@ def create_api(settings: Settings) -> FastAPI:
         automation_id = automation.id or uuid.uuid4()
         existing = catalog.get(automation_id)
         automation = restored(automation, existing, url_targets(catalog.all()))
-        checked = _checked(automation, automation_id, allow_self_trigger)
-        now = datetime.now(UTC)
-        would_be = Stored(
-            Automation.model_validate(checked.model_dump(exclude={"owner_resource"})),
-            created=existing.created if existing else now,
-            updated=now,
-        )
+        would_be = _stored_as(_checked(automation, automation_id, allow_self_trigger), existing)
         data = served(would_be)
         if automation.id is None:
             del data["id"]  # a create would draw a new one

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 
@@ -71,3 +72,18 @@ def wait_worker_ready(worker: Worker, timeout: float = 90) -> None:
     if not wait_until_ready(url, worker.process, timeout):
         msg = f"worker {worker.name} did not become ready:\n{worker.log_text()}"
         raise AssertionError(msg)
+
+
+def run_cli(
+    api: Api, *args: str, stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """A `tripwire` CLI command against this API, its output captured."""
+    return subprocess.run(
+        [str(TRIPWIRE), *args],
+        env={**os.environ, **api.env()},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )

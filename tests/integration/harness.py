@@ -378,3 +378,15 @@ def scrape(web_port: int) -> Samples:
         for family in text_string_to_metric_families(response.text)
         for sample in family.samples
     }
+
+
+def until(check: Callable[[], Any], timeout: float = 90, what: str = "") -> Any:
+    """Poll `check` every 0.2 s until it returns something truthy; return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    msg = f"timed out waiting for {what or check}"
+    raise AssertionError(msg)

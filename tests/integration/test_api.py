@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.integration.actions_harness import Actions, firing
-from tests.integration.api_harness import Api, start_api, wait_worker_ready
+from tests.integration.api_harness import Api, run_cli, start_api, wait_worker_ready
 from tests.integration.conftest import Broker
 from tests.integration.harness import TRIPWIRE, Cluster, Worker, flow_run_event
 
@@ -384,16 +384,6 @@ def test_bearer_token_guards_every_route_but_health(broker: Broker, cluster: Clu
         assert allowed.post("/automations/", json=reactive("locked")).status_code == 201
 
 
-def run_cli(api: Api, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(TRIPWIRE), *args],
-        env={**os.environ, **api.env()},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def test_cli_apply_is_idempotent_and_manages_automations(
     world: tuple[Cluster, Worker, Api], tmp_path: Path
 ) -> None:
@@ -563,17 +553,6 @@ def test_a_body_that_is_not_utf8_json_is_a_422_in_prefects_shape(
         assert http.post("/automations/count").json() == before
 
 
-def run_cli_input(api: Api, stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(TRIPWIRE), *args],
-        env={**os.environ, **api.env()},
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def stored_named(api: Api, name: str) -> list[dict[str, Any]]:
     with api.client() as http:
         found: list[dict[str, Any]] = http.post(
@@ -607,7 +586,7 @@ def test_cli_apply_takes_prefects_file_shapes_dry_run_and_all_or_nothing(
 
     # A bare JSON list on stdin: one changed, one the same.
     bare = json.dumps([reactive(one, threshold=3), reactive(two)])
-    dry = run_cli_input(api, bare, "automations", "apply", "--dry-run", "-")
+    dry = run_cli(api, "automations", "apply", "--dry-run", "-", stdin=bare)
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.splitlines()[:2] == [
         f"would update {ids[one]} {one}",
@@ -648,7 +627,7 @@ def test_cli_apply_takes_prefects_file_shapes_dry_run_and_all_or_nothing(
     assert stored_named(api, three) == []
 
     # One object, as JSON on stdin.
-    single = run_cli_input(api, json.dumps(reactive(three)), "automations", "apply", "-")
+    single = run_cli(api, "automations", "apply", "-", stdin=json.dumps(reactive(three)))
     assert single.returncode == 0, single.stderr
     assert single.stdout.split()[0] == "created"
     assert len(stored_named(api, three)) == 1

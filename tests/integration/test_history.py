@@ -7,9 +7,8 @@ import os
 import signal
 import subprocess
 import textwrap
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,8 @@ import httpx
 import pytest
 
 from tests.integration.actions_harness import Actions
-from tests.integration.api_harness import Api, start_api, wait_worker_ready
-from tests.integration.harness import TRIPWIRE, Cluster, flow_run_event
+from tests.integration.api_harness import Api, run_cli, start_api, wait_worker_ready
+from tests.integration.harness import Cluster, failures_per_run, flow_run_event, until
 from tests.integration.http_target import Target, always, http_target
 
 PREFECT_PYTHON = Path(__file__).resolve().parents[2] / ".venv-prefect" / "bin" / "python"
@@ -55,17 +54,6 @@ READ_EVENTS = textwrap.dedent(
 )
 
 
-def until(check: Callable[[], Any], what: str, timeout: float = 90) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    msg = f"timed out waiting for {what}"
-    raise AssertionError(msg)
-
-
 @pytest.fixture
 def target() -> Iterator[Target]:
     with http_target() as server:
@@ -85,17 +73,6 @@ def events_of(api: Api, automation_id: str, **spec: Any) -> list[dict[str, Any]]
     return out
 
 
-def cli(api: Api, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(TRIPWIRE), *args],
-        env={**os.environ, **api.env()},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-
-
 def test_firings_and_action_outcomes_are_kept_served_to_prefects_client_and_rebuilt(
     cluster: Cluster, target: Target, tmp_path: Path
 ) -> None:
@@ -107,15 +84,7 @@ def test_firings_and_action_outcomes_are_kept_served_to_prefects_client_and_rebu
     Actions(cluster).start()
     name = f"history-{uuid.uuid4().hex[:8]}"
     automation = {
-        "name": name,
-        "trigger": {
-            "posture": "Reactive",
-            "expect": ["prefect.flow-run.Failed"],
-            "match": {"prefect.resource.id": "prefect.flow-run.*"},
-            "for_each": ["prefect.resource.id"],
-            "threshold": 1,
-            "within": 0,
-        },
+        **failures_per_run(name, threshold=1, within=0),
         "actions": [
             {"type": "call-webhook", "url": f"{target.url}/ok", "payload": "{{ event.id }}"},
             {"type": "call-webhook", "url": f"{target.url}/refused"},
@@ -151,7 +120,9 @@ def test_firings_and_action_outcomes_are_kept_served_to_prefects_client_and_rebu
             },
         }
         assert http.post("/automations/validate", json=watching).status_code == 200
-    assert "never" in cli(api, "automations", "ls").stdout.split(automation_id)[1].split("\n")[0]
+    assert (
+        "never" in run_cli(api, "automations", "ls").stdout.split(automation_id)[1].split("\n")[0]
+    )
 
     now = datetime.now(UTC)
     failed = [flow_run_event(f"run-{n}", "Failed", now, number=10_000 + n) for n in range(3)]
@@ -159,7 +130,7 @@ def test_firings_and_action_outcomes_are_kept_served_to_prefects_client_and_rebu
     # 3 firings; per firing 2 actions, each `.triggered` and `.executed` or `.failed`.
     everything = until(
         lambda: (found := events_of(api, automation_id)) and len(found) >= 15 and found,
-        "15 events in the history",
+        what="15 events in the history",
     )
     assert len(everything) == 15
     assert len({e["id"] for e in everything}) == 15
@@ -219,7 +190,7 @@ def test_firings_and_action_outcomes_are_kept_served_to_prefects_client_and_rebu
         assert forged.status_code == 403
 
     # The CLI: history, ls's last fired column, explain's recent firings.
-    shown = cli(api, "automations", "history", name, "--since", "1h", "--json")
+    shown = run_cli(api, "automations", "history", name, "--since", "1h", "--json")
     assert shown.returncode == 0, shown.stderr
     firings = json.loads(shown.stdout)
     assert len(firings) == 3
@@ -230,15 +201,16 @@ def test_firings_and_action_outcomes_are_kept_served_to_prefects_client_and_rebu
             if not a["event"].endswith(".triggered")
         )
         assert outcomes == [(0, "executed"), (1, "failed")]
-    text = cli(api, "automations", "history", name).stdout
+    text = run_cli(api, "automations", "history", name).stdout
     assert text.count("  Triggered  on prefect.flow-run.Failed") == 3
     assert text.count("action 1 call-webhook: failed: Unexpected status") == 3
     newest = max(e["occurred"] for e in everything if e["event"] == "prefect.automation.triggered")
     last_column = datetime.fromisoformat(newest).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert (
-        f"{automation_id}  enabled   {last_column}  {name}" in cli(api, "automations", "ls").stdout
+        f"{automation_id}  enabled   {last_column}  {name}"
+        in run_cli(api, "automations", "ls").stdout
     )
-    explained = cli(api, "explain", name).stdout
+    explained = run_cli(api, "explain", name).stdout
     assert "last 3 firings" in explained
     assert explained.count("action 0 call-webhook: executed") == 3
 
@@ -254,12 +226,12 @@ def test_firings_and_action_outcomes_are_kept_served_to_prefects_client_and_rebu
     assert f"history: 0 of {partitions} partitions resume" in fresh.process.log_text()
     rebuilt = until(
         lambda: (found := events_of(fresh, automation_id)) and len(found) >= 15 and found,
-        "the rebuilt history",
+        what="the rebuilt history",
     )
     assert rebuilt == everything
     # At most 5 per automation: the 5 newest of the same history.
     small = start_api(cluster, "api-small", extra_env={"TRIPWIRE_HISTORY_MAX_PER_AUTOMATION": "5"})
 
     # Fed in batches, it may hold other events on the way; read to the end, the five newest.
-    until(lambda: events_of(small, automation_id) == everything[:5], "the newest 5 events")
+    until(lambda: events_of(small, automation_id) == everything[:5], what="the newest 5 events")
     assert len(events_of(small, automation_id, order="ASC")) == 5

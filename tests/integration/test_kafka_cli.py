@@ -25,6 +25,19 @@ AT = datetime(2026, 1, 1, 12, tzinfo=UTC)
 TESTED = "<!-- tested: tests/integration/test_kafka_cli.py runs this block verbatim -->"
 
 
+def _readme_recipe(cluster: Cluster, block: str) -> subprocess.CompletedProcess[str]:
+    """Run one of the README's shell blocks as written, against this test's cluster."""
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block],
+        cwd=ROOT,
+        env=cluster.env("kcat"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def _readme_blocks() -> list[str]:
     text = (ROOT / "README.md").read_text()
     blocks = re.findall(re.escape(TESTED) + r"\n```sh\n(.*?)```", text, flags=re.DOTALL)
@@ -214,15 +227,7 @@ def test_quickstart_and_readme_kcat_recipes_through_a_worker(cluster: Cluster) -
     assert produced.stdout == "produced 3, refused 0\n"
 
     produce_block, consume_block = _readme_blocks()
-    kcat_produce = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", produce_block],
-        cwd=ROOT,
-        env=cluster.env("kcat"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    kcat_produce = _readme_recipe(cluster, produce_block)
     assert kcat_produce.returncode == 0, kcat_produce.stderr
     # kcat keyed the event by its resource id, as the README says.
     events = cluster.read(cluster.settings.topic_events, lambda r: len(r) >= 4, settle=0.5)
@@ -245,14 +250,6 @@ def test_quickstart_and_readme_kcat_recipes_through_a_worker(cluster: Cluster) -
     other = _tripwire(cluster, "firings", "tail", "--from-beginning", "--automation", "other")
     assert (other.returncode, other.stdout) == (0, "")
 
-    kcat_consume = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", consume_block],
-        cwd=ROOT,
-        env=cluster.env("kcat"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    kcat_consume = _readme_recipe(cluster, consume_block)
     assert kcat_consume.returncode == 0, kcat_consume.stderr
     assert {orjson.loads(line)["id"] for line in kcat_consume.stdout.splitlines()} == ids

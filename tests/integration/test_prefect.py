@@ -8,7 +8,7 @@ import subprocess
 import textwrap
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import pytest
 from service.models.automations import parse_automation
 from tests.integration.actions_harness import Actions, event, firing
 from tests.integration.conftest import PREFECT_BIN
-from tests.integration.harness import TRIPWIRE, Cluster, Worker, spawn
+from tests.integration.harness import TRIPWIRE, Cluster, Worker, spawn, until
 from tests.integration.http_target import Target, always, http_target
 
 
@@ -56,17 +56,6 @@ class Prefect:
             "/flow_runs/filter", {"deployments": {"id": {"any_": [deployment_id]}}}
         )
         return runs
-
-
-def until(check: Callable[[], Any], timeout: float = 90, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    msg = f"timed out waiting for {what or check}"
-    raise AssertionError(msg)
 
 
 @pytest.fixture

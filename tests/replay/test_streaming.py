@@ -6,7 +6,6 @@ import io
 import os
 import pty
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,25 +27,13 @@ from service.replay import (
     read_ticks,
     run,
 )
+from tests.integration.harness import TRIPWIRE, failures_per_run
 
-TRIPWIRE = Path(sys.executable).with_name("tripwire")
 SCENARIOS = Path(__file__).resolve().parents[1] / "conformance"
 HEARTBEAT = SCENARIOS / "22-proactive-no-after-heartbeat-direct"
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
-ONE_FAILURE = {
-    "name": "one-failure",
-    "trigger": {
-        "type": "event",
-        "posture": "Reactive",
-        "expect": ["prefect.flow-run.Failed"],
-        "match": {"prefect.resource.id": "prefect.flow-run.*"},
-        "for_each": ["prefect.resource.id"],
-        "threshold": 1,
-        "within": 0,
-    },
-    "actions": [{"type": "do-nothing"}],
-}
+ONE_FAILURE = failures_per_run("one-failure", threshold=1, within=0)
 
 
 def _event(number: int, seconds: float, *, received: float | None = None) -> dict[str, Any]:
