@@ -36,6 +36,23 @@ class Settings(BaseSettings):
             "(proactive, sweeps) is judged this long after the events that could meet it"
         ),
     )
+    progress_interval: float = Field(
+        0.2,
+        gt=0,
+        description=(
+            "seconds between the route stage's reports of how far it has read each events "
+            "partition; evaluate applies a match once every source is read past it, so "
+            "this bounds that wait when another worker owns a source"
+        ),
+    )
+    max_held_matches: int = Field(
+        100_000,
+        ge=0,
+        description=(
+            "matches an evaluate partition may hold for event-time order; past it the "
+            "earliest are applied without waiting (a source with no owner)"
+        ),
+    )
     topic_events: str = Field("tripwire.events", description="input events topic")
     topic_events_dlq: str = Field("tripwire.events.dlq", description="dead-lettered events")
     topic_matches: str = Field("tripwire.matches", description="events keyed by (trigger, bucket)")

@@ -30,9 +30,11 @@ __all__ = [
     "EVENTS_CONSUMED",
     "EVENTS_DEAD_LETTERED",
     "FIRINGS",
+    "HELD_MATCHES",
     "LATE_EVENTS",
     "MATCHES",
     "OPEN_BUCKETS",
+    "OUT_OF_ORDER_MATCHES",
     "STALLED_PARTITIONS",
     "STATE_LIMIT_REJECTIONS",
     "STREAM_TIME_LAG",
@@ -72,6 +74,17 @@ EVENTS_DEAD_LETTERED = Counter(
 LATE_EVENTS = Counter(
     "tripwire_late_events",
     "events read with an occurred time behind their partition's watermark (processed at once)",
+    registry=_WORKER,
+)
+OUT_OF_ORDER_MATCHES = Counter(
+    "tripwire_out_of_order_matches",
+    "matches that reached evaluate after a later match of their partition had been "
+    "applied (late for event-time order; applied at once)",
+    registry=_WORKER,
+)
+HELD_MATCHES = Gauge(
+    "tripwire_held_matches",
+    "matches waiting in evaluate for every source to be read past them (event-time order)",
     registry=_WORKER,
 )
 STREAM_TIME_LAG = Gauge(

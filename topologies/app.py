@@ -140,7 +140,10 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     async def evaluate(stream: Any) -> None:
         """Apply matches to the buckets of this worker's partitions."""
         async for batch_events in stream.take_events(batch, within=linger):
-            await evaluate_runner.run(batch_events, partial(evaluate_batch, runtime, buckets))
+            await evaluate_runner.run(
+                batch_events,
+                partial(evaluate_batch, runtime, buckets, positions_of(app.consumer)),
+            )
 
     @app.agent(child_firings, name="compose")
     async def compose(stream: Any) -> None:
@@ -167,6 +170,9 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
             # Stream time starts again from what the new owners tell.
             progress.reset()
             runtime.watermarks.clear()
+            # Held matches go with their partitions: no commit passed them, so whoever
+            # owns a partition next reads them again.
+            runtime.holds.clear()
 
     @app.task
     async def _automations() -> None:
@@ -178,8 +184,9 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
         await tick(runtime, buckets)
 
     # Several reports per tick: a deadline is judged within a tick of the watermark
-    # passing it, however the route and evaluate timers of two workers interleave.
-    @app.timer(interval=min(1.0, settings.tick_interval / 5))
+    # passing it, however the route and evaluate timers of two workers interleave; and
+    # matches of one worker's sources wait for another's at most this long.
+    @app.timer(interval=min(settings.progress_interval, settings.tick_interval / 5))
     async def _progress() -> None:
         await progress_tick(runtime, progress, route_table)
 

@@ -59,6 +59,10 @@ async def _tick(runtime: Runtime, table: PartitionTable) -> int:
         as_of = runtime.watermarks_of(partition).current()
         if as_of is None:
             continue
+        # Nor may it pass a match still held for event-time order: it could meet it.
+        waiting = runtime.hold_of(partition).earliest()
+        if waiting is not None:
+            as_of = min(as_of, waiting - 1)
         STREAM_TIME_LAG.labels(str(partition)).set(max(wall - as_of, 0) / 1_000_000)
         # A trigger without for_each has one global bucket, kept where its key
         # routes; every partition evaluates the buckets it holds.

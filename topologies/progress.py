@@ -1,8 +1,10 @@
 """Stream time at the route stage: each owned events partition's watermark, sent onwards.
 
 Route keeps a `SourceClock` per events partition it owns (service/core/watermarks.py)
-and tells every matches partition its watermark (`send_progress`), so each evaluate
-partition judges deadlines by the slowest of its sources, idle ones included. Whether
+and tells every matches partition their marks (`send_progress`): on a timer, and after
+each batch to the partitions the batch sent matches to, so that evaluate can release
+them in event-time order without waiting for the timer. Each evaluate partition judges
+deadlines by the slowest of its sources, idle ones included. Whether
 route has read a partition to its end comes from the consumer's last fetch of it: its
 high watermark and the time of that fetch.
 """
@@ -18,7 +20,7 @@ from faust.types import TP
 
 from service.core.watermarks import SourceClock
 from service.messaging.ordered_fetch import positions_of
-from service.messaging.records import encode_progress
+from service.messaging.records import Progress, encode_progress
 from topologies.runtime import Runtime
 
 __all__ = ["RouteProgress", "progress_tick", "send_progress"]
@@ -57,17 +59,17 @@ class RouteProgress:
         elif caught_up_at is not None:
             clock.idle(caught_up_at)
 
-    def refresh(self, partitions: Iterable[int]) -> dict[int, int]:
-        """The watermark of each partition, after a look at what its last fetch proved."""
-        marks: dict[int, int] = {}
-        for partition in partitions:
+    def refresh(self, partitions: Iterable[int]) -> list[Progress]:
+        """The marks of each partition, after a look at what its last fetch proved."""
+        marks: list[Progress] = []
+        for partition in sorted(partitions):
             clock = self.clocks.setdefault(partition, SourceClock())
             caught_up_at = self._caught_up_at(partition)
             if caught_up_at is not None:
                 clock.idle(caught_up_at)
-            mark = clock.watermark(self.allowance)
-            if mark is not None:
-                marks[partition] = mark
+            mark, order = clock.watermark(self.allowance), clock.order_mark()
+            if mark is not None and order is not None:
+                marks.append((partition, mark, order))
         return marks
 
     def reset(self) -> None:
@@ -97,14 +99,16 @@ class RouteProgress:
         return int(polled) * 1000 if position >= highwater else None
 
 
-async def send_progress(runtime: Runtime, marks: dict[int, int]) -> list[Awaitable[Any]]:
-    """Send each source partition's watermark to every matches partition."""
+async def send_progress(
+    runtime: Runtime, marks: list[Progress], partitions: Iterable[int]
+) -> list[Awaitable[Any]]:
+    """Send the marks of the source partitions owned here to the given matches partitions."""
     assert runtime.send is not None  # noqa: S101  # set when the app is built
     settings = runtime.settings
     pending = []
-    for source, mark in sorted(marks.items()):
-        value = encode_progress(source, mark)
-        for partition in range(settings.partitions):
+    if marks:
+        value = encode_progress(marks)
+        for partition in partitions:
             pending.append(await runtime.send(settings.topic_matches, None, value, partition, None))
     return pending
 
@@ -120,6 +124,7 @@ async def progress_tick(runtime: Runtime, progress: RouteProgress, table: Any) -
     try:
         async with table.lock:
             marks = progress.refresh(table.active_partitions())
-            await asyncio.gather(*await send_progress(runtime, marks))
+            partitions = range(runtime.settings.partitions)
+            await asyncio.gather(*await send_progress(runtime, marks, partitions))
     except Exception:  # a missed report only delays deadlines until the next one
         logger.warning("could not send the stream's progress", exc_info=True)

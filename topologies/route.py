@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Sequence
@@ -17,7 +18,7 @@ from service.metrics import BATCH_SIZE, EVALUATION_SECONDS, EVENTS_CONSUMED, LAT
 from service.models.events import parse_event
 from service.state.documents import DocumentStore, Position
 from topologies.partitioning import match_partition
-from topologies.progress import RouteProgress
+from topologies.progress import RouteProgress, send_progress
 from topologies.runtime import Runtime
 from topologies.tables import PartitionTable, settle
 
@@ -109,7 +110,8 @@ async def route_batch(
                 pending.append(await runtime.dead_letter(message, reason, "routing_failed"))
                 continue
             routed += with_positions(matches, partition, message.offset)
-        pending += await send_matches(runtime, routed)
+        sent_to, sends = await send_matches(runtime, routed)
+        pending += sends
         await settle(runtime, [], pending, table, touched)
         wall = runtime.now()
         late = 0
@@ -117,6 +119,13 @@ async def route_batch(
             span = (earliest, latest) if earliest <= latest else None
             progress.read(partition, next_offset, span, wall)
             late += late_events
+        # The matches just sent wait in evaluate until every source is known to be read
+        # past them: say so now, not at the next progress tick. Not awaited: a lost
+        # report only delays them until the next one, and it follows the matches it
+        # speaks for on each partition since one producer sends both.
+        marks = progress.refresh(table.active_partitions())
+        for report in await send_progress(runtime, marks, sorted(sent_to)):
+            asyncio.ensure_future(report).add_done_callback(_report_sent)
     # Once per batch, not per record: the hot path stays free of metric calls.
     if late:
         LATE_EVENTS.inc(late)
@@ -140,7 +149,7 @@ async def route_tick(runtime: Runtime, table: PartitionTable) -> None:
                 # Lost followers go through the matches topic like any routed event.
                 routed += [(match, None) for match in router.release_lost_followers(wall)]
                 router.ordering.forget_expired(wall)
-            pending = await send_matches(runtime, routed)
+            _, pending = await send_matches(runtime, routed)
             await settle(runtime, [], pending, table, stores)
     except TableClosed:
         return  # the worker is stopping; the next owner's tick does this
@@ -169,8 +178,11 @@ def with_positions(
 
 async def send_matches(
     runtime: Runtime, routed: list[tuple[Match, Position | None]]
-) -> list[Awaitable[Any]]:
-    """Send matches as one record (or a few) per matches partition, in routing order."""
+) -> tuple[set[int], list[Awaitable[Any]]]:
+    """Send matches as one record (or a few) per matches partition, in routing order.
+
+    Returns the matches partitions sent to, and the sends to await.
+    """
     assert runtime.send is not None  # noqa: S101  # set when the app is built
     settings = runtime.settings
     by_partition: dict[int, list[tuple[Match, Position | None]]] = {}
@@ -181,4 +193,9 @@ async def send_matches(
     for partition, matches in by_partition.items():
         for value in encode_matches(matches):
             pending.append(await runtime.send(settings.topic_matches, None, value, partition, None))
-    return pending
+    return set(by_partition), pending
+
+
+def _report_sent(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.debug("a progress report was not sent: %r", future.exception())

@@ -14,6 +14,7 @@ from aiokafka.errors import MessageSizeTooLargeError
 from service.config import Settings
 from service.core.engine import AutomationFiring, firing_state_event_id
 from service.core.firings import Firing
+from service.core.hold import EventTimeHold
 from service.core.metrics import CompiledMetricTrigger, MetricTriggers
 from service.core.registry import Registry
 from service.core.routing import Router
@@ -23,6 +24,7 @@ from service.core.watermarks import Watermarks
 from service.errors import DeadLetterFailed
 from service.messaging.records import (
     DeadLetterCopy,
+    RoutedMatch,
     dead_letter_copies,
     dead_letter_headers,
     encode_child_firing,
@@ -62,6 +64,9 @@ class Runtime:
         self.stalled: dict[str, str] = {}
         # matches partition -> the watermarks of the events partitions that feed it.
         self.watermarks: dict[int, Watermarks] = {}
+        # matches partition -> its matches waiting for event-time order, each with the
+        # offset of its record.
+        self.holds: dict[int, EventTimeHold[RoutedMatch]] = {}
         self._last_wall = 0
         self.send: Send | None = None
 
@@ -93,6 +98,13 @@ class Runtime:
         if watermarks is None:
             watermarks = self.watermarks[partition] = Watermarks(self.settings.partitions)
         return watermarks
+
+    def hold_of(self, partition: int) -> EventTimeHold[RoutedMatch]:
+        """The matches one matches partition holds for event-time order."""
+        hold = self.holds.get(partition)
+        if hold is None:
+            hold = self.holds[partition] = EventTimeHold()
+        return hold
 
     def metrics_for(self, partition: int, store: DocumentStore) -> MetricTriggers:
         """The metric triggers over one evaluate partition's store (rebuilt on reload)."""

@@ -19,6 +19,15 @@ It never runs ahead of the wall clock that read it. Each evaluate partition merg
 watermarks of every source partition (`Watermarks`): its stream time is their minimum,
 unknown until every source has reported once, as Flink carries watermarks through a
 shuffle. Nothing here reads a clock: times come in as arguments (microseconds).
+
+A partition has a second mark, the *order mark*, for the order in which evaluate
+applies matches (service/core/hold.py): while it has a backlog, the same earliest
+`occurred` (no allowance); once read to its end, the time of the fetch that proved it,
+since every event appended before that fetch has been read. An event waits only for
+the other partitions to be read past its own time, not for the disorder allowance, so
+ordering costs a fetch's latency, not seconds. An event appended after that fetch with
+an older `occurred` is late for ordering: applied at once, which is the order it was
+produced in, as `tripwire replay` reads a file.
 """
 
 from __future__ import annotations
@@ -57,6 +66,12 @@ class SourceClock:
             self.caught_up_at = caught_up_at
         self._backlog = None
 
+    def order_mark(self) -> int | None:
+        """Event time before which this partition holds nothing unread; None: unknown."""
+        if self._backlog is not None:
+            return self._backlog
+        return self.caught_up_at
+
     def watermark(self, allowance: int) -> int | None:
         """Event time this partition has been read up to, less `allowance`; None: unknown."""
         if self._backlog is not None:
@@ -69,17 +84,19 @@ class SourceClock:
 
 
 class Watermarks:
-    """The watermarks of every source partition feeding one partition, and their minimum."""
+    """The marks of every source partition feeding one partition, and their minimum."""
 
-    __slots__ = ("_by_source", "sources")
+    __slots__ = ("_by_source", "_order_by_source", "sources")
 
     def __init__(self, sources: int) -> None:
         self.sources = sources
         self._by_source: dict[int, int] = {}
+        self._order_by_source: dict[int, int] = {}
 
-    def advance(self, source: int, watermark: int) -> None:
-        """The latest watermark of one source (it may move back: a backlog came in)."""
+    def advance(self, source: int, watermark: int, order_mark: int) -> None:
+        """The latest marks of one source (they may move back: a backlog came in)."""
         self._by_source[source] = watermark
+        self._order_by_source[source] = order_mark
 
     def lower(self, source: int, watermark: int) -> None:
         """A late event of `source` arrived: its watermark is no later than this.
@@ -98,3 +115,9 @@ class Watermarks:
         if len(self._by_source) < self.sources:
             return None
         return min(self._by_source.values())
+
+    def order(self) -> int | None:
+        """Event time up to which every source has been read; None until all reported."""
+        if len(self._order_by_source) < self.sources:
+            return None
+        return min(self._order_by_source.values())

@@ -40,6 +40,12 @@ offsets wherever it starts, so records acknowledged after an unprocessed one wou
 carry the commit past it. No commit passes a held record until it was handed out
 again and acknowledged.
 
+An agent may also keep part of what it read for later (evaluate holds matches until
+the stream's order mark passes them, service/core/hold.py) and acknowledge the records
+anyway, so that Faust's rebalance, which waits for every unacknowledged record, is not
+held up. Such a partition has a floor (`floors`): the first record whose content is
+still kept. No commit reaches past it, so a crash or a new owner reads it again.
+
 Changelog partitions are not ordered here: recovery reads them in bulk, and compacted
 ones are full of real gaps. But the same resume also empties the changelog queue, and
 Faust never seeks a changelog partition back either: a standby replica that started
@@ -97,6 +103,8 @@ class Positions:
         # partition -> a record handed out but not processed: no commit may pass it
         # until it is handed out again and acknowledged.
         self.held: dict[Any, int] = {}
+        # partition -> the first record an agent acknowledged but still keeps unapplied.
+        self.floors: dict[Any, int] = {}
 
     def assigned(self, partitions: Iterable[Any]) -> None:
         """A new assignment: hold every partition until it is sought."""
@@ -105,6 +113,7 @@ class Positions:
         self.rewinds.clear()
         self.awaiting.clear()
         self.held.clear()
+        self.floors.clear()
         # Recovery seeks every changelog partition from its persisted offset anyway.
         self.refetches.clear()
         self.blocked = set(partitions)
@@ -386,9 +395,20 @@ def install_ordered_fetch() -> None:
         # acked: its events were lost (issue 19). A held record stops that; checked
         # before Faust's own, which consumes the run it returns.
         acked = self._acked[tp]
-        if acked and not positions_of(self).may_commit_from(tp, min(acked), self._acked_index[tp]):
+        positions = positions_of(self)
+        if acked and not positions.may_commit_from(tp, min(acked), self._acked_index[tp]):
             return None
-        result: int | None = new_offset(self, tp)
+        floor = positions.floors.get(tp)
+        if floor is None or not acked or max(acked) < floor:
+            result: int | None = new_offset(self, tp)
+            return result
+        # Only the offsets below the floor are offered; the rest wait, still acked.
+        above = [offset for offset in acked if offset >= floor]
+        acked[:] = [offset for offset in acked if offset < floor]
+        try:
+            result = new_offset(self, tp) if acked else None
+        finally:
+            acked.extend(above)
         return result
 
     Consumer.getmany = ordered_getmany  # type: ignore[method-assign]

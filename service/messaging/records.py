@@ -320,23 +320,32 @@ def _decode_json_matches(data: bytes) -> list[RoutedMatch]:
 
 # -- progress records: route -> every matches partition --------------------------------
 
-# Among the match records: one events partition's watermark (service/core/watermarks.py),
-# sent by the route stage that owns it to every matches partition, so each evaluate
-# partition knows the stream time of all its sources, idle ones included.
-PROGRESS_MAGIC = b"TWP1"
+# Among the match records: the marks of the events partitions one route stage owns
+# (service/core/watermarks.py), sent to every matches partition, so each evaluate
+# partition knows how far all its sources were read, idle ones included.
+PROGRESS_MAGIC = b"TWP2"
+_PROGRESS_V1 = b"TWP1"  # one partition's watermark, before order marks existed
+
+# (source partition, watermark, order mark)
+Progress = tuple[int, int, int]
 
 
-def encode_progress(source: int, watermark: int) -> bytes:
-    """A progress record: events partition `source` has been read up to `watermark`."""
-    return PROGRESS_MAGIC + orjson.dumps([source, watermark])
+def encode_progress(marks: list[Progress]) -> bytes:
+    """A progress record: each source partition's watermark and order mark."""
+    return PROGRESS_MAGIC + orjson.dumps(marks)
 
 
-def decode_progress(data: bytes) -> tuple[int, int] | None:
-    """(source partition, watermark) of a progress record; None for any other record."""
-    if data[: len(PROGRESS_MAGIC)] != PROGRESS_MAGIC:
-        return None
-    source, watermark = orjson.loads(data[len(PROGRESS_MAGIC) :])
-    return int(source), int(watermark)
+def decode_progress(data: bytes) -> list[Progress] | None:
+    """The marks of a progress record; None for any other record."""
+    magic = data[: len(PROGRESS_MAGIC)]
+    if magic == PROGRESS_MAGIC:
+        return [(int(s), int(w), int(o)) for s, w, o in orjson.loads(data[len(magic) :])]
+    if magic == _PROGRESS_V1:
+        # A record of the previous version, still in the topic after an upgrade: its
+        # watermark stands for both marks (it is the earlier of the two).
+        source, watermark = orjson.loads(data[len(magic) :])
+        return [(int(source), int(watermark), int(watermark))]
+    return None
 
 
 # -- child firings: evaluate -> compose ----------------------------------------------------

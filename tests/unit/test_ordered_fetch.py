@@ -238,3 +238,30 @@ def test_resuming_flow_control_keeps_dropped_changelog_records_for_a_refetch() -
     assert changelog.empty()
     assert positions.take_rewinds() == {}
     assert positions.take_refetches() == {"cl3": 0}
+
+
+def test_no_commit_reaches_past_a_floor_and_the_acked_records_above_it_wait() -> None:
+    """Evaluate acknowledges records whose matches it still holds; the floor keeps the
+    commit below the first of them until it is lifted."""
+    from collections import defaultdict
+
+    from faust.transport.consumer import Consumer
+    from intervaltree import IntervalTree
+
+    install_ordered_fetch()
+    consumer = SimpleNamespace(
+        _acked=defaultdict(list),
+        _acked_index=defaultdict(set),
+        _gap=defaultdict(IntervalTree),
+        _committed_offset=defaultdict(lambda: None),
+    )
+    positions = positions_of(consumer)
+    positions.sought("m0", 0)
+    consumer._acked["m0"] = [0, 1, 2, 3, 4]
+    consumer._acked_index["m0"] = {0, 1, 2, 3, 4}
+    positions.floors["m0"] = 2
+    assert Consumer._new_offset(consumer, "m0") == 2  # type: ignore[arg-type]
+    assert consumer._acked["m0"] == [2, 3, 4]  # still acked, for a later commit
+    assert Consumer._new_offset(consumer, "m0") is None  # type: ignore[arg-type]
+    del positions.floors["m0"]
+    assert Consumer._new_offset(consumer, "m0") == 5  # type: ignore[arg-type]

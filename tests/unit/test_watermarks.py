@@ -55,25 +55,46 @@ def test_occurred_in_the_future_counts_as_the_time_it_was_read() -> None:
 
 def test_the_merged_watermark_waits_for_every_source_and_is_their_minimum() -> None:
     marks = Watermarks(3)
-    marks.advance(0, 50)
-    marks.advance(1, 40)
+    marks.advance(0, 50, 50)
+    marks.advance(1, 40, 40)
     assert marks.current() is None
-    marks.advance(2, 45)
+    marks.advance(2, 45, 45)
     assert marks.current() == 40
-    marks.advance(1, 60)
+    marks.advance(1, 60, 60)
     assert marks.current() == 45
+
+
+def test_order_marks_are_merged_apart_from_the_watermarks() -> None:
+    marks = Watermarks(2)
+    marks.advance(0, 10, 30)
+    assert marks.order() is None
+    marks.advance(1, 20, 25)
+    assert (marks.current(), marks.order()) == (10, 25)
+    marks.lower(1, 5)  # a late event holds deadlines back, not the order
+    assert (marks.current(), marks.order()) == (5, 25)
+
+
+def test_the_order_mark_is_the_backlog_or_the_fetch_that_proved_the_end() -> None:
+    clock = SourceClock()
+    assert clock.order_mark() is None
+    clock.read(40 * S, 60 * S, 100 * S, caught_up_at=None)
+    assert clock.order_mark() == 40 * S  # no allowance: ordering waits for reads only
+    clock.read(70 * S, 80 * S, 101 * S, caught_up_at=101 * S)
+    assert clock.order_mark() == 101 * S
+    clock.idle(105 * S)
+    assert clock.order_mark() == 105 * S
 
 
 def test_a_late_event_lowers_its_source_until_the_source_reports_again() -> None:
     marks = Watermarks(2)
     marks.lower(0, 5)  # a source not heard from yet stays unknown
-    marks.advance(0, 100)
-    marks.advance(1, 90)
+    marks.advance(0, 100, 100)
+    marks.advance(1, 90, 90)
     marks.lower(0, 20)
     assert marks.current() == 20
     marks.lower(0, 50)  # never raised by a lower bound
     assert marks.current() == 20
-    marks.advance(0, 100)
+    marks.advance(0, 100, 100)
     assert marks.current() == 90
 
 
