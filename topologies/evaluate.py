@@ -7,8 +7,8 @@ import time
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
-from service.core.evaluator import evaluate_event
 from service.core.limits import may_open_bucket
+from service.core.steps import apply_match
 from service.core.times import MINUTE
 from service.core.triggers import CompiledEventTrigger
 from service.messaging.records import decode_matches, decode_progress
@@ -50,13 +50,15 @@ async def evaluate_batch(runtime: Runtime, table: PartitionTable, events: Sequen
                 pending.append(await runtime.dead_letter(message, reason, "bad_match"))
                 continue
             watermarks = runtime.watermarks_of(message.partition)
+            metrics = runtime.metrics_for(message.partition, store)
             for match in matches:
                 if match.source is not None:
                     watermarks.lower(match.source[0], match.event.occurred - allowance)
                 trigger_id, key = match.trigger_id, match.key
                 trigger = registry.event_triggers.get(trigger_id)
                 metric = registry.metric_triggers.get(trigger_id)
-                if trigger is None and metric is None:
+                owner = trigger if trigger is not None else metric
+                if owner is None:
                     continue  # its automation was deleted or disabled since routing
                 if store.already_applied(trigger_id, key, match.source):
                     continue  # routed again after a crash, or redelivered: applied already
@@ -65,22 +67,14 @@ async def evaluate_batch(runtime: Runtime, table: PartitionTable, events: Sequen
                     _refuse(trigger, limit, match.event.id, match.wall)
                     continue
                 try:
-                    if trigger is not None:
-                        firings = evaluate_event(trigger, key, match.event, match.wall, store)
-                        fired.extend((trigger, firing) for firing in firings)
-                    elif metric is not None:
-                        # Metric triggers aggregate here and fire only at ticks.
-                        runtime.metrics_for(message.partition, store).observe_one(
-                            metric, match.event
-                        )
+                    fired += apply_match(owner, key, match.event, match.wall, store, metrics)
                 except Exception:
-                    owner = trigger if trigger is not None else metric
                     logger.exception(
                         "evaluation of event %s failed for trigger %s",
                         match.event.id,
                         trigger_id,
                         extra={
-                            "automation_id": owner.automation.id if owner else None,
+                            "automation_id": owner.automation.id,
                             "trigger_id": trigger_id,
                             "event_id": match.event.id,
                         },

@@ -13,12 +13,11 @@ from aiokafka.errors import MessageSizeTooLargeError
 
 from service.config import Settings
 from service.core.engine import AutomationFiring, firing_state_event_id
-from service.core.firings import Firing
-from service.core.metrics import CompiledMetricTrigger, MetricTriggers
+from service.core.metrics import MetricTriggers
 from service.core.registry import Registry
 from service.core.routing import Router
 from service.core.state_events import state_change_event
-from service.core.triggers import CompiledComposite, CompiledEventTrigger
+from service.core.steps import Fired
 from service.core.watermarks import Watermarks
 from service.errors import DeadLetterFailed
 from service.messaging.records import (
@@ -32,12 +31,11 @@ from service.metrics import EVENTS_DEAD_LETTERED, FIRINGS
 from service.state.documents import DocumentStore
 from topologies.partitioning import automation_partition
 
-__all__ = ["Runtime"]
+__all__ = ["Fired", "Headers", "Runtime", "Send"]
 
 logger = logging.getLogger(__name__)
 
 Headers = list[tuple[str, bytes]]
-Fired = tuple[CompiledEventTrigger | CompiledComposite | CompiledMetricTrigger, Firing]
 Send = Callable[[str, bytes | None, bytes | None, int | None, Headers | None], Awaitable[Any]]
 
 
