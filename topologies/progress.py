@@ -99,7 +99,6 @@ class RouteProgress:
 
 async def send_progress(runtime: Runtime, marks: dict[int, int]) -> list[Awaitable[Any]]:
     """Send each source partition's watermark to every matches partition."""
-    assert runtime.send is not None  # noqa: S101  # set when the app is built
     settings = runtime.settings
     pending = []
     for source, mark in sorted(marks.items()):

@@ -171,7 +171,6 @@ async def send_matches(
     runtime: Runtime, routed: list[tuple[Match, Position | None]]
 ) -> list[Awaitable[Any]]:
     """Send matches as one record (or a few) per matches partition, in routing order."""
-    assert runtime.send is not None  # noqa: S101  # set when the app is built
     settings = runtime.settings
     by_partition: dict[int, list[tuple[Match, Position | None]]] = {}
     for match, source in routed:

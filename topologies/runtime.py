@@ -42,8 +42,10 @@ Send = Callable[[str, bytes | None, bytes | None, int | None, Headers | None], A
 class Runtime:
     """Shared by the agents and timers of one worker process (one event loop)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, send: Send) -> None:
         self.settings = settings
+        # The producer's send: every record the agents and timers write goes through it.
+        self.send = send
         self.registry = Registry()
         # Per events partition, the seen-id cache and the follower buffer (spec §9) are
         # documents of the route table, so that both survive restarts and handovers.
@@ -61,7 +63,6 @@ class Runtime:
         # matches partition -> the watermarks of the events partitions that feed it.
         self.watermarks: dict[int, Watermarks] = {}
         self._last_wall = 0
-        self.send: Send | None = None
 
     def now(self) -> int:
         """Processing time in microseconds, strictly increasing within this process.
@@ -106,7 +107,6 @@ class Runtime:
 
     async def emit(self, fired: Iterable[Fired]) -> list[Awaitable[Any]]:
         """Send root firings to the firings topic and child firings to their parents."""
-        assert self.send is not None  # noqa: S101  # set when the app is built
         settings = self.settings
         pending: list[Awaitable[Any]] = []
         states: dict[str, int] = {}
@@ -199,7 +199,6 @@ class Runtime:
     async def _send_dead_letter(
         self, copy: DeadLetterCopy, headers: Headers
     ) -> Awaitable[Any] | BaseException:
-        assert self.send is not None  # noqa: S101  # set when the app is built
         key, value, extra = copy
         topic = self.settings.topic_events_dlq
         try:
