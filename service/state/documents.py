@@ -234,8 +234,8 @@ class DocumentStore(MemoryStateStore):
             doc = None if follower is None else orjson.dumps(event_json(follower))
             out.append((_FOLLOWER + event_id.encode(), doc))
         for name in sorted(self._dirty_meta):
-            value = self.meta(name)
-            out.append((_NAMED + name.encode(), None if value is None else orjson.dumps(value)))
+            named = self.meta(name)
+            out.append((_NAMED + name.encode(), None if named is None else orjson.dumps(named)))
         out.extend((_seen_doc_key(number), None) for number in self._deleted_seen)
         if self._new_seen:
             number = self._next_seen_doc
