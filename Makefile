@@ -48,10 +48,11 @@ prefect-env: $(PREFECT_STAMP) ## a separate venv with Prefect (the reference ser
 run: install ## run the service on its embedded default (broker, worker, API, actions)
 	$(BIN)/tripwire up
 
-lint: install ## ruff (lint + format check) and mypy --strict
+lint: install ## ruff (lint + format check), mypy --strict, imports only down the layers
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python tools/check_layers.py
 
 format: install ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .

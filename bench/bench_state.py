@@ -7,18 +7,21 @@
   automations (after `prefect.flow-run.Running`, expect a terminal state, for_each
   run, within 1 h) over `Engine`; N buckets spread evenly over their triggers, each
   ending 10-60 minutes after the tick (so none is due and none expires), then
-  `Engine.tick(wall)` (lost followers, `evaluate_all_proactively`, metric triggers,
-  held-event sweep, `sweep_expired_buckets`) timed over `--ticks` ticks, median. The
-  same with 0 buckets is the baseline measured in the same run. Memory store and
-  RocksDB store (`service/state/rocksdb.py`, default options). In the memory store the
-  buckets' `last_event`s are 1,000 shared records, so that 1,000,000 buckets fit the
-  machine; that does not change the tick path.
+  `Engine.tick(wall)` (lost followers, then `service/core/steps.py:tick_store`, the
+  worker's tick of one store: proactive evaluation, metric triggers, held-event sweep,
+  expired-bucket sweep) timed over `--ticks` ticks, median. The same with 0 buckets is
+  the baseline measured in the same run. The memory store replay runs on, and the
+  worker's `DocumentStore` (`service/state/documents.py`). The buckets' `last_event`s
+  are 1,000 shared records, so that 1,000,000 buckets fit the machine; that does not
+  change the tick path.
 * Memory per open bucket: `--sample` buckets, each with its own `last_event` (a
   realistic `prefect.flow-run.Running` event, distinct ids), put into a fresh memory
   store; growth of this process's resident set (VmRSS) per bucket.
-* RocksDB with N such buckets: growth of RSS while writing them (memtables and block
-  cache are bounded by the options: 3 x 64 MiB and 64 MiB), and the size on disk
-  after a full manual compaction, per bucket and in total.
+* The worker's table with N such buckets: `DocumentStore`s of 10,000 buckets each are
+  flushed into one RocksDB opened with Faust's own options (as the worker's `buckets`
+  table is), one put per document as `topologies/tables.py` writes them; the write
+  rate, the size on disk after a full manual compaction, and the rate at which a new
+  store loads `--sample` documents back (what a restart or a handover does).
 """
 
 from __future__ import annotations
@@ -33,11 +36,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from faust.stores.rocksdb import RocksDBOptions
 from report import command, loadavg, machine_lines, write_section
 
 from service.core.engine import Engine, replay_state_event_id
@@ -46,9 +51,8 @@ from service.core.store import Bucket, StateStore
 from service.core.times import SECOND
 from service.models.automations import parse_automations
 from service.progress import Progress
-from service.state.codec import encode_bucket
+from service.state.documents import DocumentStore
 from service.state.memory import MemoryStateStore
-from service.state.rocksdb import RocksDBOptions, RocksDBStateStore
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "bench-state"
@@ -56,6 +60,8 @@ TARGET_TICK_MS = 10.0
 TRIGGERS = 1000
 NS = uuid.uuid5(uuid.NAMESPACE_URL, "https://tripwire.invalid/bench-state")
 NOW = 1_767_225_600 * SECOND  # 2026-01-01T00:00:00Z
+# Buckets per DocumentStore flushed into the table at once (a batch's worth, or more).
+CHUNK = 10_000
 TERMINAL = [f"prefect.flow-run.{s}" for s in ("Completed", "Failed", "Crashed", "Cancelled")]
 
 
@@ -182,9 +188,10 @@ class Figures:
     sample: int
     tick_ms: dict[str, tuple[float, float]]  # store -> (0 buckets, N buckets)
     memory_per_bucket: float
-    rocks_rss: int
-    rocks_disk: int
-    rocks_fill_s: float
+    table_rss: int
+    table_disk: int
+    table_fill_s: float
+    load_per_s: float
     encoded: int
     memory_shared_rss: int
 
@@ -193,26 +200,36 @@ def disk_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def measure(buckets: int, sample: int, ticks: int, out: Path, show: bool) -> Figures:
-    documents = automations(TRIGGERS)
-    parsed = parse_automations(documents)
-    shared = [running_event(n, NOW - 3000 * SECOND) for n in range(1000)]
-    tick_ms: dict[str, tuple[float, float]] = {}
-
-    # Memory store: baseline, then N buckets.
-    store = MemoryStateStore()
+def tick_figures(
+    store: StateStore, parsed: Any, buckets: int, ticks: int, shared: list[EventRecord], show: bool
+) -> tuple[float, float, int]:
+    """(ms/tick with 0 buckets, with `buckets`, RSS growth of filling them)."""
     engine = Engine(parsed, store, state_event_id=replay_state_event_id)
     ids = [t.id for t in engine.registry.proactive]
     base = time_ticks(engine, ticks)
     gc.collect()
     before = rss_bytes()
-    fill(store, ids, buckets, shared=shared, label="memory store", show=show)
+    fill(store, ids, buckets, shared=shared, label=type(store).__name__, show=show)
     gc.collect()
-    shared_rss = rss_bytes() - before
-    full = time_ticks(engine, ticks)
+    grown = rss_bytes() - before
+    return base, time_ticks(engine, ticks), grown
+
+
+def measure(buckets: int, sample: int, ticks: int, out: Path, show: bool) -> Figures:
+    documents = automations(TRIGGERS)
+    parsed = parse_automations(documents)
+    shared = [running_event(n, NOW - 3000 * SECOND) for n in range(1000)]
+    ids = [t.id for t in Engine(parsed, MemoryStateStore()).registry.proactive]
+    tick_ms: dict[str, tuple[float, float]] = {}
+
+    # The memory store replay runs on, then the worker's DocumentStore: baseline, N buckets.
+    base, full, shared_rss = tick_figures(MemoryStateStore(), parsed, buckets, ticks, shared, show)
     tick_ms["memory"] = (base, full)
     say(f"memory store: tick {base:.3f} ms with 0 buckets, {full:.3f} ms with {buckets:,}")
-    del engine, store
+    gc.collect()
+    base, full, _ = tick_figures(DocumentStore(), parsed, buckets, ticks, shared, show)
+    tick_ms["documents"] = (base, full)
+    say(f"DocumentStore: tick {base:.3f} ms with 0 buckets, {full:.3f} ms with {buckets:,}")
     gc.collect()
 
     # Memory per bucket, distinct last events.
@@ -226,33 +243,48 @@ def measure(buckets: int, sample: int, ticks: int, out: Path, show: bool) -> Fig
     del store
     gc.collect()
 
-    # RocksDB: N buckets with distinct last events.
-    path = out / "rocksdb"
+    # The worker's table: N buckets with distinct last events, saved as documents.
+    path = out / "table"
     if path.exists():
         shutil.rmtree(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    rocks = RocksDBStateStore(path, RocksDBOptions())
+    db = RocksDBOptions().open(path)
     try:
-        engine = Engine(parsed, rocks, state_event_id=replay_state_event_id)
-        base = time_ticks(engine, ticks)
         gc.collect()
         before = rss_bytes()
         began = time.perf_counter()
-        fill(rocks, ids, buckets, shared=None, label="RocksDB", show=show)
+        with Progress(buckets, "buckets (table)", enabled=show) as bar:
+            for first in range(0, buckets, CHUNK):
+                chunk = DocumentStore()
+                count = min(CHUNK, buckets - first)
+                for number in range(first, first + count):
+                    trigger_id = ids[number % len(ids)]
+                    end = NOW + (600 + number % 3000) * SECOND
+                    last = running_event(number, end - 3600 * SECOND)
+                    key = (f"prefect.flow-run.{uuid.uuid5(NS, f'run/{number}')}",)
+                    chunk.put_bucket(trigger_id, key, Bucket(end - 3600 * SECOND, end, 0, last))
+                for doc_key, value in chunk.flush():
+                    db.put(doc_key, value)
+                bar.advance(count)
         fill_s = time.perf_counter() - began
         rss = rss_bytes() - before
-        full = time_ticks(engine, ticks)
-        tick_ms["rocksdb"] = (base, full)
-        say(f"RocksDB: tick {base:.3f} ms with 0 buckets, {full:.3f} ms with {buckets:,}")
-        rocks._db.compact_range(None, None)  # a full compaction, for the size
-        rocks._db.flush()
+        began = time.perf_counter()
+        loaded = DocumentStore().load(islice(db.items(), sample))
+        load_per_s = loaded / (time.perf_counter() - began)
+        say(f"table: {buckets / fill_s:,.0f} buckets/s written, {load_per_s:,.0f} loaded/s")
+        db.compact_range(None, None)  # a full compaction, for the size
+        db.flush()
     finally:
-        rocks.close()
+        db.close()
     disk = disk_size(path)
-    say(f"RocksDB: {disk / buckets:,.0f} bytes on disk per bucket, RSS +{rss / 2**20:,.0f} MiB")
+    say(f"table: {disk / buckets:,.0f} bytes on disk per bucket, RSS +{rss / 2**20:,.0f} MiB")
     shutil.rmtree(path, ignore_errors=True)
-    encoded = len(encode_bucket(Bucket(NOW, NOW, 0, running_event(0, NOW)), satisfied=False))
-    return Figures(buckets, sample, tick_ms, per_bucket, rss, disk, fill_s, encoded, shared_rss)
+    one = DocumentStore()
+    one.put_bucket(ids[0], ("prefect.flow-run.x",), Bucket(NOW, NOW, 0, running_event(0, NOW)))
+    encoded = sum(len(key) + len(value or b"") for key, value in one.flush())
+    return Figures(
+        buckets, sample, tick_ms, per_bucket, rss, disk, fill_s, load_per_s, encoded, shared_rss
+    )
 
 
 def say(message: str) -> None:
@@ -271,8 +303,8 @@ def report(f: Figures, ticks: int) -> list[str]:
     ]
     for name, (base, full) in f.tick_ms.items():
         label = {
-            "memory": "memory (`MemoryStateStore`)",
-            "rocksdb": "RocksDB (`RocksDBStateStore`)",
+            "memory": "memory (`MemoryStateStore`, replay)",
+            "documents": "documents (`DocumentStore`, the worker)",
         }[name]
         lines.append(f"| {label} | {base:.3f} | {full:.3f} | {full / base:.2f}x |")
     lines.append("")
@@ -292,16 +324,17 @@ def report(f: Figures, ticks: int) -> list[str]:
         f"| memory store, RSS growth ({f.buckets:,} buckets sharing 1,000 `last_event`s: the "
         f"bucket, its key and the store's indexes without the event) "
         f"| {f.memory_shared_rss / f.buckets:,.0f} B | {f.memory_shared_rss / mib:,.0f} MiB |",
-        f"| RocksDB, on disk after a full compaction (lz4) | {f.rocks_disk / f.buckets:,.0f} B "
-        f"| {f.rocks_disk / mib:,.0f} MiB for {f.buckets:,} |",
-        f"| RocksDB, RSS growth while writing them | {f.rocks_rss / f.buckets:,.0f} B "
-        f"| {f.rocks_rss / mib:,.0f} MiB (memtables and block cache are bounded) |",
+        f"| the worker's table (RocksDB, Faust's options), on disk after a full compaction "
+        f"| {f.table_disk / f.buckets:,.0f} B | {f.table_disk / mib:,.0f} MiB for {f.buckets:,} |",
+        f"| the worker's table, RSS growth while writing them | {f.table_rss / f.buckets:,.0f} B "
+        f"| {f.table_rss / mib:,.0f} MiB |",
         "",
-        f"Writing {f.buckets:,} buckets one `put_bucket` at a time into RocksDB took "
-        f"{f.rocks_fill_s:.1f} s ({f.buckets / f.rocks_fill_s:,.0f} buckets/s, including "
-        f"building and encoding each event). A bucket keeps its `last_event` (the Running "
-        f"event): one bucket's value is {f.encoded:,} bytes of JSON before compression, "
-        "most of it that event; the key and the two end indexes add about 200 bytes.",
+        f"Saving {f.buckets:,} buckets as documents ({CHUNK:,} per `DocumentStore.flush`, "
+        f"one RocksDB put each) took {f.table_fill_s:.1f} s "
+        f"({f.buckets / f.table_fill_s:,.0f} buckets/s, including building each event); a "
+        f"new store loads them back at {f.load_per_s:,.0f} documents/s ({f.sample:,} "
+        f"loaded). A bucket document keeps its `last_event` (the Running event): one is "
+        f"{f.encoded:,} bytes of JSON with its key before compression, most of it that event.",
     ]
     return lines
 
@@ -329,8 +362,9 @@ def main(argv: list[str] | None = None) -> int:
                     "buckets": figures.buckets,
                     "tick_ms": figures.tick_ms,
                     "memory_per_bucket": figures.memory_per_bucket,
-                    "rocks_disk": figures.rocks_disk,
-                    "rocks_rss": figures.rocks_rss,
+                    "table_disk": figures.table_disk,
+                    "table_rss": figures.table_rss,
+                    "load_per_s": figures.load_per_s,
                 }
             )
         )

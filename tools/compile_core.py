@@ -43,6 +43,7 @@ MODULES = [
     "service/core/registry.py",
     "service/core/routing.py",
     "service/core/state_events.py",
+    "service/core/steps.py",
     "service/core/store.py",
     "service/core/times.py",
     "service/core/triggers.py",

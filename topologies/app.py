@@ -34,7 +34,18 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     """A configured Faust app and the runtime its agents share."""
     install_faust_patch(settings.fetch_wait_ms)
     install_ordered_fetch()
-    runtime = Runtime(settings)
+
+    async def send(
+        topic_name: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None,
+        headers: Headers | None,
+    ) -> Any:
+        # `app` is looked up when a record is sent, once it is built below.
+        return await app.producer.send(topic_name, key, value, partition, None, headers)
+
+    runtime = Runtime(settings, send)
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
@@ -109,16 +120,6 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
     composites = table("composites", runtime.compose_stores)
     tables = (route_table, buckets, composites)
 
-    async def send(
-        topic_name: str,
-        key: bytes | None,
-        value: bytes | None,
-        partition: int | None,
-        headers: Headers | None,
-    ) -> Any:
-        return await app.producer.send(topic_name, key, value, partition, None, headers)
-
-    runtime.send = send
     batch, linger = settings.batch_size, settings.batch_linger
 
     def runner(name: str) -> BatchRunner:

@@ -7,9 +7,7 @@ import time
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
-from service.core.composite import child_fired
-from service.core.firings import Firing
-from service.core.triggers import CompiledComposite
+from service.core.steps import fire_upward
 from service.messaging.records import decode_child_firing
 from service.metrics import BATCH_SIZE, EVALUATION_SECONDS
 from service.state.documents import DocumentStore
@@ -50,15 +48,10 @@ async def compose_batch(runtime: Runtime, table: PartitionTable, events: Sequenc
             if store.child_applied(parent_id, firing.id):
                 continue  # evaluate sent this firing again: applied already
             store.mark_child_applied(parent_id, firing.id)
-            # The parent fires at its child's firing time: the same instant in Prefect,
-            # where the composite is evaluated inside the child's transaction.
-            trigger: CompiledComposite = parent
-            result: Firing | None = child_fired(parent, firing, firing.fired_at, store)
-            while result is not None and trigger.parent is not None:
-                result = child_fired(trigger.parent, result, result.fired_at, store)
-                trigger = trigger.parent
-            if result is not None:
-                fired.append((trigger, result))
+            # The step replay's Engine runs in-process for a child firing.
+            climbed = fire_upward(parent, firing, store)
+            if climbed is not None:
+                fired.append(climbed)
         await settle(runtime, fired, pending, table, touched)
     _BATCH.observe(len(events))
     _SECONDS.observe(time.perf_counter() - started)

@@ -10,9 +10,9 @@ from typing import Any
 
 from faust.types import TP
 
-from service.core.evaluator import evaluate_event
 from service.core.hold import EventTimeHold
 from service.core.limits import may_open_bucket
+from service.core.steps import apply_match
 from service.core.times import MINUTE
 from service.core.triggers import CompiledEventTrigger
 from service.messaging.ordered_fetch import Positions
@@ -139,8 +139,8 @@ def _apply(
     registry = runtime.registry
     trigger_id, key = match.trigger_id, match.key
     trigger = registry.event_triggers.get(trigger_id)
-    metric = registry.metric_triggers.get(trigger_id)
-    if trigger is None and metric is None:
+    owner = trigger if trigger is not None else registry.metric_triggers.get(trigger_id)
+    if owner is None:
         return  # its automation was deleted or disabled since routing
     store = table.store(partition)
     if store.already_applied(trigger_id, key, match.source):
@@ -152,20 +152,15 @@ def _apply(
         return
     wall = runtime.now()
     try:
-        if trigger is not None:
-            firings = evaluate_event(trigger, key, match.event, wall, store)
-            fired.extend((trigger, firing) for firing in firings)
-        elif metric is not None:
-            # Metric triggers aggregate here and fire only at ticks.
-            runtime.metrics_for(partition, store).observe_one(metric, match.event)
+        metrics = runtime.metrics_for(partition, store)
+        fired += apply_match(owner, key, match.event, wall, store, metrics)
     except Exception:
-        owner = trigger if trigger is not None else metric
         logger.exception(
             "evaluation of event %s failed for trigger %s",
             match.event.id,
             trigger_id,
             extra={
-                "automation_id": owner.automation.id if owner else None,
+                "automation_id": owner.automation.id,
                 "trigger_id": trigger_id,
                 "event_id": match.event.id,
             },

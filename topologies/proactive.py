@@ -6,12 +6,7 @@ import logging
 import time
 from functools import partial
 
-from service.core.evaluator import (
-    EXPIRED_BUCKET_BUFFER,
-    evaluate_all_proactively,
-    sweep_expired_buckets,
-    sweep_held_events,
-)
+from service.core.steps import tick_store
 from service.core.times import MINUTE
 from service.core.triggers import CompiledEventTrigger
 from service.errors import TableClosed
@@ -65,25 +60,12 @@ async def _tick(runtime: Runtime, table: PartitionTable) -> int:
             as_of = min(as_of, waiting - 1)
         STREAM_TIME_LAG.labels(str(partition)).set(max(wall - as_of, 0) / 1_000_000)
         # A trigger without for_each has one global bucket, kept where its key
-        # routes; every partition evaluates the buckets it holds.
-        fired.extend(
-            evaluate_all_proactively(
-                registry,
-                as_of,
-                wall,
-                store,
-                owns_global=partial(
-                    _owns_global, partition=partition, partitions=settings.partitions
-                ),
-            )
-        )
-        # Metric windows and held events count processing time (their firing time and
-        # held_at are the wall clock, as in Prefect), so they stay on it.
-        fired.extend(runtime.metrics_for(partition, store).evaluate(wall))
-        sweep_held_events(wall, store)
-        fired.extend(
-            sweep_expired_buckets(registry, as_of - EXPIRED_BUCKET_BUFFER, as_of, wall, store)
-        )
+        # routes; every partition evaluates the buckets it holds. Metric windows and
+        # held events count processing time (their firing time and held_at are the wall
+        # clock, as in Prefect), so they stay on it.
+        owns_global = partial(_owns_global, partition=partition, partitions=settings.partitions)
+        metrics = runtime.metrics_for(partition, store)
+        fired += tick_store(registry, store, as_of, wall, metrics, owns_global=owns_global)
         store.forget_guards_before(wall - GUARD_RETENTION)
     await settle(runtime, fired, [], table, stores)
     return len(fired)

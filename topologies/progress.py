@@ -103,7 +103,6 @@ async def send_progress(
     runtime: Runtime, marks: list[Progress], partitions: Iterable[int]
 ) -> list[Awaitable[Any]]:
     """Send the marks of the source partitions owned here to the given matches partitions."""
-    assert runtime.send is not None  # noqa: S101  # set when the app is built
     settings = runtime.settings
     pending = []
     if marks:

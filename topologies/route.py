@@ -183,7 +183,6 @@ async def send_matches(
 
     Returns the matches partitions sent to, and the sends to await.
     """
-    assert runtime.send is not None  # noqa: S101  # set when the app is built
     settings = runtime.settings
     by_partition: dict[int, list[tuple[Match, Position | None]]] = {}
     for match, source in routed:

@@ -13,13 +13,12 @@ from aiokafka.errors import MessageSizeTooLargeError
 
 from service.config import Settings
 from service.core.engine import AutomationFiring, firing_state_event_id
-from service.core.firings import Firing
 from service.core.hold import EventTimeHold
-from service.core.metrics import CompiledMetricTrigger, MetricTriggers
+from service.core.metrics import MetricTriggers
 from service.core.registry import Registry
 from service.core.routing import Router
 from service.core.state_events import state_change_event
-from service.core.triggers import CompiledComposite, CompiledEventTrigger
+from service.core.steps import Fired
 from service.core.watermarks import Watermarks
 from service.errors import DeadLetterFailed
 from service.messaging.records import (
@@ -34,20 +33,21 @@ from service.metrics import EVENTS_DEAD_LETTERED, FIRINGS
 from service.state.documents import DocumentStore
 from topologies.partitioning import automation_partition
 
-__all__ = ["Runtime"]
+__all__ = ["Fired", "Headers", "Runtime", "Send"]
 
 logger = logging.getLogger(__name__)
 
 Headers = list[tuple[str, bytes]]
-Fired = tuple[CompiledEventTrigger | CompiledComposite | CompiledMetricTrigger, Firing]
 Send = Callable[[str, bytes | None, bytes | None, int | None, Headers | None], Awaitable[Any]]
 
 
 class Runtime:
     """Shared by the agents and timers of one worker process (one event loop)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, send: Send) -> None:
         self.settings = settings
+        # The producer's send: every record the agents and timers write goes through it.
+        self.send = send
         self.registry = Registry()
         # Per events partition, the seen-id cache and the follower buffer (spec §9) are
         # documents of the route table, so that both survive restarts and handovers.
@@ -68,7 +68,6 @@ class Runtime:
         # offset of its record.
         self.holds: dict[int, EventTimeHold[RoutedMatch]] = {}
         self._last_wall = 0
-        self.send: Send | None = None
 
     def now(self) -> int:
         """Processing time in microseconds, strictly increasing within this process.
@@ -120,7 +119,6 @@ class Runtime:
 
     async def emit(self, fired: Iterable[Fired]) -> list[Awaitable[Any]]:
         """Send root firings to the firings topic and child firings to their parents."""
-        assert self.send is not None  # noqa: S101  # set when the app is built
         settings = self.settings
         pending: list[Awaitable[Any]] = []
         states: dict[str, int] = {}
@@ -213,7 +211,6 @@ class Runtime:
     async def _send_dead_letter(
         self, copy: DeadLetterCopy, headers: Headers
     ) -> Awaitable[Any] | BaseException:
-        assert self.send is not None  # noqa: S101  # set when the app is built
         key, value, extra = copy
         topic = self.settings.topic_events_dlq
         try:

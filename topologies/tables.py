@@ -155,7 +155,6 @@ async def settle(
     Firings are acknowledged before the state that produced them is written, so a crash
     in between replays the evaluation and re-sends the same firing ids.
     """
-    assert runtime.send is not None  # noqa: S101  # set when the app is built
     pending = pending + await runtime.emit(fired)
     await asyncio.gather(*pending)
     await asyncio.gather(

@@ -79,7 +79,9 @@ class History:
         self._db.close()
 
     def _scan(self, lower: bytes, upper: bytes) -> Iterator[tuple[bytes, bytes]]:
-        # A generator, so the upper bound outlives the iterator (see state/rocksdb.py).
+        # A generator on purpose: rocksdict 0.3.29's iterator does not keep its upper bound
+        # alive (neither the `ReadOptions` nor the bytes given to it); freed while the
+        # iterator runs, it reads freed memory and stops early. This frame keeps them.
         read = ReadOptions()
         read.set_iterate_upper_bound(upper)
         yield from cast(

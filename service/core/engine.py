@@ -4,7 +4,8 @@
 `reactive_evaluation`; `tick(wall)` is the periodic work and the proactive loop, in the
 order the replay contract fixes (lost followers, proactive evaluation, sweeps). The
 caller supplies every time; nothing here reads a clock. The stream service runs the
-same pieces (Router, evaluators, composites) split across its agents.
+same steps (`service/core/steps.py`: apply a match, fire upward, tick a store) split
+across its agents.
 """
 
 from __future__ import annotations
@@ -14,24 +15,16 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from service.core.composite import child_fired
-from service.core.evaluator import (
-    EXPIRED_BUCKET_BUFFER,
-    evaluate_all_proactively,
-    evaluate_event,
-    evaluate_proactively,
-    sweep_expired_buckets,
-    sweep_held_events,
-)
 from service.core.firings import Firing
 from service.core.ids import uuid5_str
-from service.core.metrics import CompiledMetricTrigger, MetricTriggers
+from service.core.metrics import MetricTriggers
 from service.core.records import EventRecord
 from service.core.registry import Registry
 from service.core.routing import Match, Router
 from service.core.state_events import state_change_event
+from service.core.steps import Fired, apply_match, fire_upward, next_run_key, tick_store
 from service.core.store import StateStore
-from service.core.triggers import CompiledAutomation, CompiledComposite, CompiledEventTrigger
+from service.core.triggers import CompiledAutomation
 from service.models.automations import Automation
 
 __all__ = [
@@ -42,8 +35,6 @@ __all__ = [
 ]
 
 _STATE_EVENT_NAMESPACE = uuid.UUID("6f3c1a52-3b7e-4a53-9d55-2f6f3b0c9e11")
-
-FiringTrigger = CompiledEventTrigger | CompiledComposite | CompiledMetricTrigger
 
 
 def replay_state_event_id(number: int, firing: Firing) -> str:
@@ -100,7 +91,7 @@ class Engine:
         registry = Registry.build(automations)
         # The in-memory schedule resets on every reload, as Prefect's does (spec §7.1).
         for trigger in self.registry.proactive + registry.proactive:
-            self.store.put_meta(f"next_run:{trigger.id}", None)
+            self.store.put_meta(next_run_key(trigger.id), None)
         self.registry = registry
         self.router.registry = registry
         self.metrics = MetricTriggers(registry.metric, self.store)
@@ -115,13 +106,10 @@ class Engine:
 
     def _apply(self, matches: list[Match], out: list[AutomationFiring]) -> None:
         for match in matches:
-            trigger = match.trigger
-            if isinstance(trigger, CompiledMetricTrigger):
-                # Metric triggers aggregate here and fire only at ticks.
-                self.metrics.observe_one(trigger, match.event)
-                continue
-            for firing in evaluate_event(trigger, match.key, match.event, match.wall, self.store):
-                self._fire(trigger, firing, match.wall, out)
+            fired = apply_match(
+                match.trigger, match.key, match.event, match.wall, self.store, self.metrics
+            )
+            self._fire(fired, out)
 
     # -- ticks -------------------------------------------------------------------------
     def tick(self, wall: int) -> list[AutomationFiring]:
@@ -129,48 +117,27 @@ class Engine:
         out: list[AutomationFiring] = []
         self._apply(self.router.release_lost_followers(wall), out)
         as_of = wall + self.router.clock.offset()
-        if self.proactive_mode == "direct":
-            for trigger, firing in evaluate_all_proactively(self.registry, as_of, wall, self.store):
-                self._fire(trigger, firing, wall, out)
-        else:
-            self._scheduled(as_of, wall, out)
-        # Metric triggers are judged at the tick's wall time (docs/metric-triggers.md).
-        for metric, firing in self.metrics.evaluate(wall):
-            self._fire(metric, firing, wall, out)
-        sweep_held_events(wall, self.store)
-        expired = sweep_expired_buckets(
-            self.registry, as_of - EXPIRED_BUCKET_BUFFER, as_of, wall, self.store
+        scheduled = self.proactive_mode == "scheduled"
+        fired = tick_store(
+            self.registry, self.store, as_of, wall, self.metrics, scheduled=scheduled
         )
-        for trigger, firing in expired:
-            self._fire(trigger, firing, wall, out)
+        self._fire(fired, out)
         self.router.ordering.forget_expired(wall)
         self._feed_back(out, wall)
         return out
 
-    def _scheduled(self, as_of: int, wall: int, out: list[AutomationFiring]) -> None:
-        # Prefect's production schedule: a trigger runs when its next-run time (unset
-        # at first) is at or before the unshifted wall time (spec §7.1).
-        for trigger in self.registry.proactive:
-            next_run = self.store.meta(f"next_run:{trigger.id}")
-            if next_run is not None and next_run > wall:
-                continue
-            firings, run_again_at = evaluate_proactively(trigger, as_of, wall, self.store)
-            self.store.put_meta(f"next_run:{trigger.id}", run_again_at)
-            for firing in firings:
-                self._fire(trigger, firing, wall, out)
-
     # -- firings -----------------------------------------------------------------------
-    def _fire(
-        self, trigger: FiringTrigger, firing: Firing | None, wall: int, out: list[AutomationFiring]
-    ) -> None:
-        # `fire()`: a child's firing goes to its parent, a root's to the automation.
-        while firing is not None:
+    def _fire(self, fired: list[Fired], out: list[AutomationFiring]) -> None:
+        # `fire()`: a child's firing goes to its parent, a root's to the automation. The
+        # worker sends a child's firing to the compose agent, which climbs the same way.
+        for trigger, firing in fired:
             parent = trigger.parent
             if parent is None:
                 self._act(trigger.automation, firing, out)
-                return
-            firing = child_fired(parent, firing, wall, self.store)
-            trigger = parent
+                continue
+            climbed = fire_upward(parent, firing, self.store)
+            if climbed is not None:
+                self._act(climbed[0].automation, climbed[1], out)
 
     def _act(
         self, automation: CompiledAutomation, firing: Firing, out: list[AutomationFiring]

@@ -7,7 +7,12 @@ never persisted, so a batch costs one write per touched key.
 
 The route stage's store holds Prefect's seen-id cache and follower buffer: one document
 per held follower, and the ids seen in a batch as one document, deleted once every id in
-it is older than the seen-id window, so de-duplication costs one write per batch.
+it is older than the seen-id window, so de-duplication costs one write per batch. So a
+reload can bring back an id forgotten since its document was written, with its old time:
+the core judges a seen id by its age (`Ordering.already_seen`), never by its presence.
+
+The state contract suite (`tests/contract/`) holds this store live and saved and
+reloaded through a table of documents.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ _RECENT_CHILDREN = 256
 _COMPOSITE = b"C"
 _FOLLOWER = b"F"
 _SEEN = b"S"
+_NAMED = b"N"  # named integers (meta): replay's proactive schedule; the worker has none
 
 
 def bucket_doc_key(trigger_id: str, key: BucketKey) -> bytes:
@@ -66,6 +72,7 @@ class DocumentStore(MemoryStateStore):
         self._deleted_seen: list[int] = []
         self._next_seen_doc = 0
         self._dirty_followers: dict[str, EventRecord | None] = {}
+        self._dirty_meta: set[str] = set()
 
     # -- writes mark their document dirty -------------------------------------------
     def put_bucket(
@@ -100,6 +107,25 @@ class DocumentStore(MemoryStateStore):
             if latest < cutoff:
                 del self._seen_docs[number]
                 self._deleted_seen.append(number)
+
+    def put_meta(self, name: str, value: int | None) -> None:
+        super().put_meta(name, value)
+        self._dirty_meta.add(name)
+
+    def drop_trigger(self, trigger_id: str) -> None:
+        # Everything it drops is a document to rewrite or delete: a bucket document per
+        # key that holds a bucket or held events, its composite and metric documents.
+        # (Only buckets went through a marking method; a save after the drop kept the rest.)
+        keys = {key for key, _ in self.buckets(trigger_id)}
+        keys.update(key for held_id, key in self.held_keys() if held_id == trigger_id)
+        had_children = bool(self.child_firings(trigger_id))
+        had_metric = self.metric_state(trigger_id) is not None
+        super().drop_trigger(trigger_id)
+        self._dirty_buckets.update((trigger_id, key) for key in keys)
+        if had_children:
+            self._dirty_composites.add(trigger_id)
+        if had_metric:
+            self._dirty_metrics.add(trigger_id)
 
     def add_follower(self, event: EventRecord) -> None:
         super().add_follower(event)
@@ -194,12 +220,12 @@ class DocumentStore(MemoryStateStore):
         for composite_id in sorted(self._dirty_composites):
             rows = self._children.get(composite_id, [])
             applied = self._applied_children.get(composite_id, [])
-            value = orjson.dumps(
-                {
-                    "c": [firing_json(f) for f in rows],
-                    "a": applied,
-                    "o": self._child_offsets.get(composite_id),
-                }
+            offset = self._child_offsets.get(composite_id)
+            # A composite with nothing left (its trigger dropped) needs no document.
+            value = (
+                orjson.dumps({"c": [firing_json(f) for f in rows], "a": applied, "o": offset})
+                if rows or applied or offset is not None
+                else None
             )
             out.append((_COMPOSITE + composite_id.encode(), value))
         for trigger_id in sorted(self._dirty_metrics):
@@ -207,6 +233,9 @@ class DocumentStore(MemoryStateStore):
         for event_id, follower in sorted(self._dirty_followers.items()):
             doc = None if follower is None else orjson.dumps(event_json(follower))
             out.append((_FOLLOWER + event_id.encode(), doc))
+        for name in sorted(self._dirty_meta):
+            named = self.meta(name)
+            out.append((_NAMED + name.encode(), None if named is None else orjson.dumps(named)))
         out.extend((_seen_doc_key(number), None) for number in self._deleted_seen)
         if self._new_seen:
             number = self._next_seen_doc
@@ -219,6 +248,7 @@ class DocumentStore(MemoryStateStore):
         self._dirty_buckets.clear()
         self._dirty_composites.clear()
         self._dirty_metrics.clear()
+        self._dirty_meta.clear()
         return out
 
     def _bucket_doc(self, trigger_id: str, key: BucketKey) -> bytes | None:
@@ -260,6 +290,9 @@ class DocumentStore(MemoryStateStore):
             if doc_key.startswith(_METRIC):
                 super().put_metric_state(doc_key[1:].decode(), value)
                 continue
+            if doc_key.startswith(_NAMED):
+                super().put_meta(doc_key[1:].decode(), orjson.loads(value))
+                continue
             if doc_key.startswith(_FOLLOWER):
                 super().add_follower(event_from_json(orjson.loads(value)))
                 continue
@@ -275,7 +308,8 @@ class DocumentStore(MemoryStateStore):
                 continue
             if not doc_key.startswith(_BUCKET):
                 continue
-            trigger_part, _, key_part = doc_key[1:].partition(b"\0")
+            # The key part is JSON, which never holds a raw NUL; a trigger id may.
+            trigger_part, _, key_part = doc_key[1:].rpartition(b"\0")
             trigger_id, key = trigger_part.decode(), tuple(orjson.loads(key_part))
             doc = orjson.loads(value)
             if doc["b"] is not None:

@@ -68,9 +68,10 @@ def test_bench_state_quick_reports_both_stores(tmp_path: Path) -> None:
         check=True,
     )
     result = json.loads(figures.read_text())
-    assert set(result["tick_ms"]) == {"memory", "rocksdb"}
-    assert result["rocks_disk"] > 0
-    assert "RocksDB (`RocksDBStateStore`)" in done.stdout
+    assert set(result["tick_ms"]) == {"memory", "documents"}
+    assert result["table_disk"] > 0
+    assert result["load_per_s"] > 0
+    assert "documents (`DocumentStore`, the worker)" in done.stdout
 
 
 def test_prefect_driver_reproduces_prefects_recorded_firings() -> None:
