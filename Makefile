@@ -58,8 +58,9 @@ format: install ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-system-deps: ## Debian tools the tests use (kcat); needs root, as CI has
+system-deps: ## Debian tools the tests use (kcat; headless Chromium and its chromedriver for the console); needs root, as CI has
 	@command -v kcat >/dev/null || { apt-get update -qq && apt-get install -y -qq kcat >/dev/null; }
+	@{ command -v chromium && command -v chromedriver; } >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 test: lint system-deps prefect-env ## lint, then every test suite (unit, contract, conformance, integration)
 	$(BIN)/python -m pytest

@@ -143,7 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
             "Prints one line per part started and one when every part answers ready. "
             "SIGINT (Ctrl-C), SIGTERM and SIGHUP stop every part; when one part exits, "
             "the others are stopped and `up` exits with that part's status after "
-            "printing the end of its log. Its ports must be free: a busy one is an error."
+            "printing the end of its log. Its ports must be free: a busy one is an error. "
+            "To run beside another `up`, give every port: TRIPWIRE_KAFKA_BOOTSTRAP, "
+            "TRIPWIRE_API_PORT (and TRIPWIRE_API_URL for the CLI), TRIPWIRE_WORKER_WEB_PORT, "
+            "TRIPWIRE_ACTIONS_WEB_PORT, and a TRIPWIRE_DATA_DIR of its own. The web console "
+            "is at http://TRIPWIRE_API_HOST:TRIPWIRE_API_PORT/console/ "
+            "(TRIPWIRE_CONSOLE_ENABLED)."
         ),
     )
     commands.add_parser(

@@ -213,6 +213,31 @@ class Settings(BaseSettings):
         ),
     )
 
+    # -- web console (docs/console.md) ----------------------------------------------------
+    console_enabled: bool = Field(
+        True,
+        description=(
+            "serve the web console at /console/ on the API's port (behind TRIPWIRE_API_TOKEN "
+            "when one is set)"
+        ),
+    )
+    console_dead_letters: int = Field(
+        500,
+        ge=1,
+        description=(
+            "dead-lettered events and actions the API keeps in memory for the console, the "
+            "newest; read again from the dead-letter topics at start"
+        ),
+    )
+    console_feed_queue: int = Field(
+        1000,
+        ge=1,
+        description=(
+            "firings and outcomes the live feed holds for one browser that reads slowly; "
+            "beyond it that browser loses the oldest (counted), the API never waits"
+        ),
+    )
+
     # -- action worker and Prefect bridge (docs/actions.md) -------------------------------
     topic_actions_dlq: str = Field(
         "tripwire.actions.dlq",

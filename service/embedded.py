@@ -369,11 +369,12 @@ def _start(supervisor: _Supervisor, settings: Settings, host: str, port: int) ->
     for base, what in (*parts, (api_base, "the automations API")):
         if base and not supervisor.wait_for(partial(_answers_ready, f"{base}/readyz"), what):
             return
+    console = f"console on {api_base}/console/; " if settings.console_enabled else ""
     _announce(
         f"ready in {time.monotonic() - started:.1f} s: produce events to "
         f"'{settings.topic_events}', read firings from '{settings.topic_firings}', "
         f"API on {api_base}/api (docs: /api/docs; PREFECT_API_URL can point here); "
-        "Ctrl-C stops everything"
+        f"{console}Ctrl-C stops everything"
     )
     supervisor.run()
 

@@ -21,6 +21,8 @@ __all__ = [
     "ACTION_DLQ",
     "ACTION_FAILURES",
     "ACTION_SUCCESSES",
+    "API_LIVE_DROPPED",
+    "API_LIVE_SUBSCRIBERS",
     "API_REQUESTS",
     "BATCH_FAILURES",
     "BATCH_SIZE",
@@ -164,6 +166,16 @@ API_REQUESTS = Counter(
     "tripwire_api_requests",
     "API requests by route template and status",
     ["route", "status"],
+    registry=_API,
+)
+API_LIVE_SUBSCRIBERS = Gauge(
+    "tripwire_api_live_subscribers",
+    "browsers following the console's live feed of firings",
+    registry=_API,
+)
+API_LIVE_DROPPED = Counter(
+    "tripwire_api_live_dropped",
+    "live feed events a subscriber lost because it read too slowly (its queue was full)",
     registry=_API,
 )
 

@@ -6,13 +6,13 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import hmac
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 import orjson
@@ -26,10 +26,12 @@ from starlette.exceptions import HTTPException
 from service import metrics
 from service.api import filters
 from service.api.catalog import Catalog, RecordTooLarge, Stored, WriteFailed, WriteTimeout
+from service.api.dead_letters import DeadLetterFeed, DeadLetters
 from service.api.event_filter import PAGE_SIZE, EventFilter, EventsQuery
 from service.api.explain import explain
 from service.api.history import History, HistoryFeed
 from service.api.limits import REFUSED, BodyLimit
+from service.api.live import LiveFeed
 from service.api.loops import action_event_loops
 from service.api.prefect_shape import block_document, restored, served, url_targets
 from service.api.schemas import (
@@ -40,6 +42,8 @@ from service.api.schemas import (
     FilterBody,
 )
 from service.config import Settings
+from service.console import auth as console_auth
+from service.console.routes import Console, register_console
 from service.core.self_trigger import self_triggering
 from service.models.automations import (
     MAX_AUTOMATION_DEPTH,
@@ -134,6 +138,10 @@ def create_api(settings: Settings) -> FastAPI:
     workers = [url.strip().rstrip("/") for url in settings.worker_urls.split(",") if url.strip()]
     history_holder: list[History] = []
     feeds: list[HistoryFeed] = []
+    # The console's live feed and dead letters: fed by the API's own topic readers.
+    live = LiveFeed(settings.console_feed_queue)
+    dead_letters = DeadLetters(settings.console_dead_letters)
+    dead_letter_feed = DeadLetterFeed(settings, dead_letters)
 
     def history() -> History:
         return history_holder[0]
@@ -149,15 +157,19 @@ def create_api(settings: Settings) -> FastAPI:
                 settings.history_max_per_automation,
             )
         )
-        feeds.append(HistoryFeed(settings, history()))
-        feed = asyncio.create_task(feeds[0].run())
+        feeds.append(HistoryFeed(settings, history(), on_kept=live.publish))
+        tasks = [asyncio.create_task(feeds[0].run())]
+        if settings.console_enabled:
+            tasks.append(asyncio.create_task(dead_letter_feed.run()))
         await catalog.start()
         try:
             yield
         finally:
-            feed.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await feed
+            live.close()
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await catalog.stop()
             history().close()
 
@@ -174,6 +186,7 @@ def create_api(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.state.catalog = catalog
+    app.state.live = live
     # Added first, so it runs inside the token check: an anonymous body is never read.
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
 
@@ -182,17 +195,24 @@ def create_api(settings: Settings) -> FastAPI:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         token = settings.api_token
-        if token and request.url.path not in _OPEN_PATHS:
-            given = request.headers.get("authorization", "")
-            scheme, _, credential = given.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(credential, token):
-                response: Response = JSONResponse(
-                    {"exception_message": "Unauthorized: send 'Authorization: Bearer <token>'"},
-                    status_code=401,
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
+        path = request.url.path
+        if settings.console_enabled and console_auth.is_console(path):
+            # The console's pages take the bearer header or its sign-in cookie.
+            if (
+                token
+                and not console_auth.is_open(path)
+                and not console_auth.signed_in(request, token)
+            ):
                 metrics.API_REQUESTS.labels("unauthorized", "401").inc()
-                return response
+                return console_auth.unauthorized(request)
+        elif token and path not in _OPEN_PATHS and not console_auth.bearer_ok(request, token):
+            response: Response = JSONResponse(
+                {"exception_message": "Unauthorized: send 'Authorization: Bearer <token>'"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+            metrics.API_REQUESTS.labels("unauthorized", "401").inc()
+            return response
         response = await call_next(request)
         route = request.scope.get("route")
         template = getattr(route, "path", None) or request.scope.get(REFUSED, "unmatched")
@@ -286,6 +306,8 @@ def create_api(settings: Settings) -> FastAPI:
             "automations": len(catalog.automations),
             # Not part of readiness: the automation routes work without the history.
             "history_following": bool(feeds) and feeds[0].running,
+            # The console's dead letters (docs/console.md); likewise not readiness.
+            "dead_letters_following": dead_letter_feed.running,
         }
         return health_body(catalog.loaded, checks)
 
@@ -350,14 +372,20 @@ def create_api(settings: Settings) -> FastAPI:
         allow_self_trigger: Annotated[bool, Query()] = False,
     ) -> Response:
         """Pause (`{"enabled": false}`) or resume (`{"enabled": true}`) an automation."""
+        if not await _set_enabled(id, automation.enabled, allow_self_trigger):
+            return JSONResponse(_NOT_FOUND, status_code=404)
+        return Response(status_code=204)
+
+    async def _set_enabled(id: uuid.UUID, enabled: bool, allow_self_trigger: bool) -> bool:
+        """Pause or resume (the PATCH route and the console); False if there is no such id."""
         existing = catalog.get(id)
         if existing is None:
-            return JSONResponse(_NOT_FOUND, status_code=404)
-        updated = existing.automation.model_copy(update={"enabled": automation.enabled})
-        if automation.enabled:
+            return False
+        updated = existing.automation.model_copy(update={"enabled": enabled})
+        if enabled:
             _checked(updated, id, allow_self_trigger)
         await catalog.put(existing.revised(updated))
-        return Response(status_code=204)
+        return True
 
     @app.delete("/api/automations/{id}", status_code=204, tags=["Automations"])
     async def delete_automation(id: uuid.UUID) -> Response:
@@ -511,7 +539,57 @@ def create_api(settings: Settings) -> FastAPI:
         report["recent_firings"] = history().recent(str(id), time.time(), _RECENT_FIRINGS)
         return report
 
+    @app.get("/api/dead-letters", tags=["Dead letters"])
+    async def read_dead_letters(
+        kind: Annotated[
+            DeadLetterKind | None, Query(description="`event` or `action`: one topic's only")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """Tripwire: the newest dead-lettered events and actions, with their reasons.
+
+        Read from the two dead-letter topics (`TRIPWIRE_TOPIC_EVENTS_DLQ`,
+        `TRIPWIRE_TOPIC_ACTIONS_DLQ`); the API keeps the newest
+        `TRIPWIRE_CONSOLE_DEAD_LETTERS` in memory, read again from the topics at start.
+        """
+        return {
+            "following": dead_letter_feed.running,
+            "kept": dead_letters.size,
+            "dead_letters": dead_letters.newest(limit, kind.value if kind else None),
+        }
+
+    if settings.console_enabled:
+
+        async def console_set_enabled(id: uuid.UUID, enabled: bool) -> str | None:
+            try:
+                await _set_enabled(id, enabled, allow_self_trigger=False)
+            except Refused as refused:
+                return refused.message
+            except (WriteTimeout, WriteFailed, RecordTooLarge) as exc:
+                return str(exc)
+            return None
+
+        register_console(
+            app,
+            Console(
+                settings=settings,
+                catalog=catalog,
+                history=history,
+                live=live,
+                dead_letters=dead_letters,
+                workers=workers,
+                set_enabled=console_set_enabled,
+            ),
+        )
+
     return app
+
+
+class DeadLetterKind(StrEnum):
+    """Which dead-letter topic: events the worker could not use, or actions that failed."""
+
+    EVENT = "event"
+    ACTION = "action"
 
 
 def _received(event: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,6 +106,12 @@ class History:
         self, events: list[dict[str, Any]], positions: dict[tuple[str, int], int], now: float
     ) -> int:
         """Keep new events and the offsets they were read to, in one write; returns kept."""
+        return len(self.keep(events, positions, now))
+
+    def keep(
+        self, events: list[dict[str, Any]], positions: dict[tuple[str, int], int], now: float
+    ) -> list[dict[str, Any]]:
+        """As `ingest`, returning the events kept: new ones, not repeats or too old."""
         oldest = _us(datetime.fromtimestamp(now - self.max_age, UTC))
         batch = WriteBatch(raw_mode=True)
         fresh: dict[str, list[tuple[bytes, bytes]]] = {}
@@ -128,7 +134,7 @@ class History:
                 + event_id.encode()
             )
             fresh.setdefault(resource_id[len(_AUTOMATION) :], []).append((key, orjson.dumps(event)))
-        kept = 0
+        kept: list[dict[str, Any]] = []
         newest: dict[str, tuple[int, bytes]] = {}
         for automation_id, new in fresh.items():
             prefix = _prefix(automation_id)
@@ -151,7 +157,7 @@ class History:
                     continue
                 batch.put(key, value)
                 batch.put(_INDEX + key[len(prefix) + 8 :], key)
-                kept += 1
+                kept.append(orjson.loads(value))
         for automation_id, (at, value) in newest.items():
             current = self._db.get(_LAST + automation_id.encode())
             if current is None or int(orjson.loads(current)["at"]) <= at:
@@ -291,9 +297,16 @@ class HistoryFeed:
 
     SWEEP_EVERY = 60.0
 
-    def __init__(self, settings: Settings, history: History) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        history: History,
+        on_kept: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.history = history
+        # Told of each batch's new events once they are written (the console's live feed).
+        self.on_kept = on_kept
         self.running = False
 
     async def run(self) -> None:
@@ -369,7 +382,9 @@ class HistoryFeed:
                                 events.append(event)
                         if records:
                             positions[(tp.topic, tp.partition)] = records[-1].offset + 1
-                    self.history.ingest(events, positions, time.time())
+                    kept = self.history.keep(events, positions, time.time())
+                    if kept and self.on_kept is not None:
+                        self.on_kept(kept)
                 if time.monotonic() - swept >= self.SWEEP_EVERY:
                     self.history.sweep(time.time())
                     swept = time.monotonic()
