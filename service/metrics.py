@@ -21,6 +21,7 @@ __all__ = [
     "ACTION_DLQ",
     "ACTION_FAILURES",
     "ACTION_SUCCESSES",
+    "API_BACKTESTS_RUNNING",
     "API_REQUESTS",
     "BATCH_FAILURES",
     "BATCH_SIZE",
@@ -151,6 +152,12 @@ API_REQUESTS = Counter(
     "tripwire_api_requests",
     "API requests by route template and status",
     ["route", "status"],
+    registry=_API,
+)
+
+API_BACKTESTS_RUNNING = Gauge(
+    "tripwire_api_backtests_running",
+    "POST /api/automations/backtest requests being evaluated now (in worker threads)",
     registry=_API,
 )
 
