@@ -360,8 +360,9 @@ def run_backtest(
 ) -> Backtest:
     """Evaluate the automations (and their deployed versions) over records in stream order.
 
-    Without `old`, each firing is handed to `emit` as it happens, too. The automations
-    must have their ids (`Automation.with_ids`).
+    Without `old` and with `emit`, each firing is handed to `emit` as it happens and
+    not kept (the result's `firings` is empty); otherwise they are kept and returned.
+    The automations must have their ids (`Automation.with_ids`).
     """
     limits = limits or Limits()
     started = time.monotonic()
@@ -375,6 +376,7 @@ def run_backtest(
     ]
     if old is not None:
         engines.append((new_engine(old), [], _trigger_paths(old)))
+    keep = emit is None or old is not None
     for item in timeline(replay):
         if summary.cut is not None:
             break  # not the trailing ticks of a run cut short: they would judge unread time
@@ -389,14 +391,17 @@ def run_backtest(
             )
             for firing in fired:
                 line = _line(firing, paths)
-                lines.append(line)
-                if emit is not None and old is None:
-                    emit(line)
+                if emit is None or keep:
+                    lines.append(line)
+                else:
+                    emit(line)  # printed and dropped: memory stays flat in the firings too
+                    summary.firings += 1
     new_lines = engines[0][1]
-    summary.firings = len(new_lines)
     summary.seconds = time.monotonic() - started
     if old is None:
+        summary.firings = summary.firings if not keep else len(new_lines)
         return Backtest(new_lines, summary)
+    summary.firings = len(new_lines)
     old_lines = engines[1][1]
     summary.deployed = len(old)
     summary.deployed_firings = len(old_lines)
