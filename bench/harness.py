@@ -14,6 +14,8 @@ the next), and passes `--write-docs` on so that each rewrites its own section:
 4. `bench/bench_e2e.py`: workers on the embedded broker: throughput with one and two
    workers, latency percentiles, proactive lateness;
 5. `bench/bench_api.py`: time from an API change to the worker evaluating it;
+6. `bench/bench_backtest.py`: `tripwire backtest --from-topic` with 1,000 automations:
+   events/s, times real time, peak RSS at two sizes;
 
 then `bench/plots.py` draws the PNGs into docs/img/ and the summary section at the top
 of docs/benchmarks.md lists the machine, every command and how long it took.
@@ -37,13 +39,14 @@ from report import command, loadavg, machine_lines, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-STEPS = ("core", "prefect", "state", "e2e", "api")
+STEPS = ("core", "prefect", "state", "e2e", "api", "backtest")
 SCRIPTS = {
     "core": "bench_core.py",
     "prefect": "bench_prefect.py",
     "state": "bench_state.py",
     "e2e": "bench_e2e.py",
     "api": "bench_api.py",
+    "backtest": "bench_backtest.py",
 }
 
 
@@ -56,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run; writes no docs")
     parser.add_argument("--with-e2e", action="store_true", help="include e2e and api in --quick")
     parser.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
-    parser.add_argument("--skip", default="", help="steps to skip: core,prefect,state,e2e,api")
+    parser.add_argument(
+        "--skip", default="", help="steps to skip: core,prefect,state,e2e,api,backtest"
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "out")
     args = parser.parse_args(argv)
     if args.quick and args.write_docs:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,6 +13,7 @@ import yaml
 
 from service.api_client import ApiClient, ApiError
 from service.config import Settings
+from service.core.times import since_time
 from service.errors import ConfigError
 
 __all__ = ["main", "read_file"]
@@ -200,26 +200,6 @@ def _target(api: ApiClient, automation: dict[str, Any]) -> str | None:
         msg = f"{len(named)} automations are named {name!r}: add an id to choose one"
         raise _Ambiguous(msg)
     return str(named[0]["id"]) if named else None
-
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def since_time(text: str, now: datetime) -> datetime:
-    """`--since`: a duration back from now (30m, 2h, 7d) or an ISO 8601 time (UTC if bare)."""
-    match = _DURATION.match(text.strip())
-    if match:
-        return now - timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        msg = (
-            f"--since {text!r}: give a duration (90s, 30m, 2h, 7d, 1w) or an ISO 8601 "
-            "time such as 2026-01-01T12:00:00Z"
-        )
-        raise ConfigError(msg) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _short_time(iso: str) -> str:

@@ -76,6 +76,56 @@ def build_parser() -> argparse.ArgumentParser:
         help="feed prefect.automation.triggered events back in (automation chaining)",
     )
 
+    backtest = commands.add_parser(
+        "backtest",
+        help="what automations would have fired over the events topic's history (or a file)",
+        description=(
+            "Evaluate automations over history: every partition of TRIPWIRE_TOPIC_EVENTS "
+            "(--from-topic), each read in offset order up to its end at the start and "
+            "merged by event time as the live stream orders them, or an events file "
+            "(--events). Each event is processed at its own occurred time and ticks run "
+            "every TRIPWIRE_TICK_INTERVAL of event time. Firings go to stdout (JSON "
+            "lines with --json), a summary to stderr, and a progress bar to stderr on a "
+            "terminal. --against deployed also runs the deployed versions (from "
+            "TRIPWIRE_API_URL; same id, else same name) and shows the difference: + only "
+            "the new version fires, - only the deployed one, blank both. Unreadable "
+            "records are counted and skipped. See docs/backtest.md."
+        ),
+    )
+    backtest.add_argument(
+        "--automations",
+        required=True,
+        metavar="FILE",
+        help="automations in Prefect's JSON or YAML (as `automations apply` reads them)",
+    )
+    source = backtest.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--from-topic",
+        action="store_true",
+        help="read TRIPWIRE_TOPIC_EVENTS on TRIPWIRE_KAFKA_BOOTSTRAP",
+    )
+    source.add_argument(
+        "--events", metavar="FILE", help="read events from a JSON-lines file, in file order"
+    )
+    backtest.add_argument(
+        "--against",
+        choices=("deployed",),
+        help="compare with the deployed versions of the same automations",
+    )
+    backtest.add_argument(
+        "--since",
+        metavar="DURATION|ISO",
+        help="only events that occurred from this long ago (90s, 30m, 2h, 7d, 1w) or this "
+        "ISO 8601 time (default: all history)",
+    )
+    backtest.add_argument(
+        "--until",
+        metavar="DURATION|ISO",
+        help="only events that occurred before this (same forms); ticks run up to it "
+        "(default: the end of history)",
+    )
+    backtest.add_argument("--json", action="store_true", help="print firings as JSON lines")
+
     events = commands.add_parser(
         "events",
         help="produce events to TRIPWIRE_TOPIC_EVENTS from the shell",
@@ -305,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         "bridge",
         "events",
         "firings",
+        "backtest",
     ):
         from service.config import Settings
         from service.errors import ServiceError, ValidationFailed
@@ -323,6 +374,11 @@ def main(argv: list[str] | None = None) -> int:
                 from service import kafka_cli
 
                 return kafka_cli.main(args, settings)
+            if args.command == "backtest":
+                from service import backtest_cli
+
+                status = backtest_cli.main(args, settings)
+                return status
             if args.command == "up":
                 from service.embedded import run_up
 

@@ -196,6 +196,28 @@ class Settings(BaseSettings):
         ),
     )
 
+    backtest_max_events: int = Field(
+        2_000_000,
+        ge=1,
+        description=(
+            "events one POST /api/automations/backtest evaluates at most; past it the "
+            "answer holds what was done so far and says it was cut"
+        ),
+    )
+    backtest_max_seconds: float = Field(
+        60.0,
+        gt=0,
+        description=(
+            "seconds one POST /api/automations/backtest runs at most; past them the answer "
+            "holds what was done so far and says it was cut"
+        ),
+    )
+    backtest_max_running: int = Field(
+        2,
+        ge=1,
+        description="backtests the API runs at once; one more is refused with HTTP 429",
+    )
+
     history_max_age: float = Field(
         7 * 24 * 3600.0,
         gt=0,

@@ -13,45 +13,18 @@ from typing import Any, BinaryIO, TextIO
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
 from service.config import Settings
 from service.errors import ConfigError, DecodeError, ValidationFailed
 from service.messaging.compat import caught_up, fetch_highwaters
+from service.messaging.topics import topic_partitions
 
 __all__ = ["main", "produce_events", "tail_firings"]
 
 # Sends in flight before the producer waits for their acks: bounds memory on endless input.
 _IN_FLIGHT = 5000
-
-
-async def _partitions(settings: Settings, topic: str, hint: str) -> list[int]:
-    """The partition ids of an existing topic; ConfigError if it is missing.
-
-    Checked against the full topic list first: a Metadata request naming an unknown
-    topic makes the embedded broker create it with 4 partitions (broker notes, gap 5).
-    """
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000
-    )
-    try:
-        await admin.start()
-    except KafkaError as exc:
-        msg = (
-            f"cannot reach the Kafka broker at {settings.kafka_bootstrap} ({exc}); start it "
-            "with `make run` (tripwire up) or set TRIPWIRE_KAFKA_BOOTSTRAP"
-        )
-        raise ConfigError(msg) from None
-    try:
-        if topic not in set(await admin.list_topics()):
-            msg = f"topic {topic!r} does not exist on {settings.kafka_bootstrap}; {hint}"
-            raise ConfigError(msg)
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return sorted(int(p["partition"]) for p in described[0]["partitions"])
 
 
 def _lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
@@ -69,7 +42,7 @@ async def produce_events(
     from topologies.route import decode_event
 
     topic = settings.topic_events
-    await _partitions(
+    await topic_partitions(
         settings, topic, "start `tripwire up` (or a worker) first: it creates the topics"
     )
     producer = AIOKafkaProducer(
@@ -122,7 +95,7 @@ async def tail_firings(
 ) -> int:
     """Print firing records as JSON lines; return how many were printed."""
     topic = settings.topic_firings
-    partitions = await _partitions(
+    partitions = await topic_partitions(
         settings, topic, "start `tripwire up` (or a worker) first: it creates the topics"
     )
     tps = [TopicPartition(topic, p) for p in partitions]

@@ -21,6 +21,7 @@ __all__ = [
     "ACTION_DLQ",
     "ACTION_FAILURES",
     "ACTION_SUCCESSES",
+    "API_BACKTESTS_RUNNING",
     "API_LIVE_DROPPED",
     "API_LIVE_SUBSCRIBERS",
     "API_REQUESTS",
@@ -176,6 +177,12 @@ API_LIVE_SUBSCRIBERS = Gauge(
 API_LIVE_DROPPED = Counter(
     "tripwire_api_live_dropped",
     "live feed events a subscriber lost because it read too slowly (its queue was full)",
+    registry=_API,
+)
+
+API_BACKTESTS_RUNNING = Gauge(
+    "tripwire_api_backtests_running",
+    "POST /api/automations/backtest requests being evaluated now (in worker threads)",
     registry=_API,
 )
 

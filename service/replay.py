@@ -29,11 +29,13 @@ __all__ = [
     "iter_events",
     "load_automations",
     "load_ticks",
+    "new_engine",
     "open_events",
     "parse_ticks",
     "read_events",
     "read_ticks",
     "run",
+    "timeline",
 ]
 
 
@@ -292,13 +294,27 @@ def firing_line(fired: AutomationFiring) -> dict[str, Any]:
     return line
 
 
-def _timeline(replay: ReplayInput) -> Iterator[TimedEvent | int]:
+def timeline(replay: ReplayInput) -> Iterator[TimedEvent | int]:
+    """Events and ticks (ints) interleaved as the replay contract orders them."""
     spec = replay.ticks if isinstance(replay.ticks, TickSpec) else TickSpec(tuple(replay.ticks))
     ticks = _Ticks(spec, replay.automations)
     for timed in replay.events:
         yield from ticks.before(timed.wall)
         yield timed
     yield from ticks.rest()
+
+
+def new_engine(
+    automations: list[Automation], proactive_mode: str = "direct", feed_state_events: bool = False
+) -> Engine:
+    """The engine replay runs: a memory store, the contract's state-change event ids."""
+    return Engine(
+        automations,
+        MemoryStateStore(),
+        proactive_mode=proactive_mode,
+        feed_state_events=feed_state_events,
+        state_event_id=replay_state_event_id,
+    )
 
 
 def run(
@@ -309,16 +325,10 @@ def run(
     feed_state_events: bool = False,
 ) -> int:
     """Replay the input through the core; write firing lines; return how many fired."""
-    engine = Engine(
-        replay.automations,
-        MemoryStateStore(),
-        proactive_mode=proactive_mode,
-        feed_state_events=feed_state_events,
-        state_event_id=replay_state_event_id,
-    )
+    engine = new_engine(replay.automations, proactive_mode, feed_state_events)
     fired = 0
     write = out.write
-    for item in _timeline(replay):
+    for item in timeline(replay):
         if isinstance(item, TimedEvent):
             firings = engine.process(item.record, item.wall)
         else:

@@ -60,7 +60,9 @@ LAYERS: list[tuple[str, frozenset[str], bool]] = [
                 "service.actions",
                 "service.api",
                 "service.api_client",
+                "service.backtest",
                 "service.bridge",
+                "service.console",
                 "service.embedded",
                 "service.membership",
                 "service.replay",
@@ -71,7 +73,13 @@ LAYERS: list[tuple[str, frozenset[str], bool]] = [
     (
         "entry points",
         frozenset(
-            {"service.automations_cli", "service.cli", "service.kafka_cli", "service.worker"}
+            {
+                "service.automations_cli",
+                "service.backtest_cli",
+                "service.cli",
+                "service.kafka_cli",
+                "service.worker",
+            }
         ),
         False,
     ),
@@ -81,6 +89,15 @@ LAYERS: list[tuple[str, frozenset[str], bool]] = [
 ALLOWED_PEERS = {
     # The history API serves the action worker's outcome events and shares their names.
     ("service.api", "service.actions"),
+    # A backtest runs replay's engine and timeline, so that the two cannot differ.
+    ("service.backtest", "service.replay"),
+    # ... and reads the topic's events with the route stage's own decoder.
+    ("service.backtest", "topologies"),
+    # The API serves backtests and the console; the console's pages read the API's
+    # history, catalog and live feed.
+    ("service.api", "service.backtest"),
+    ("service.api", "service.console"),
+    ("service.console", "service.api"),
 }
 
 

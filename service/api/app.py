@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import orjson
+from aiokafka.errors import KafkaError
 from fastapi import Body, FastAPI, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -38,13 +39,17 @@ from service.api.schemas import (
     AutomationCreate,
     AutomationPartialUpdate,
     AutomationSort,
+    BacktestBody,
     CountBody,
     FilterBody,
 )
+from service.backtest import Limits, deterministic_id, over_topic, versions_of
 from service.config import Settings
 from service.console import auth as console_auth
 from service.console.routes import Console, register_console
 from service.core.self_trigger import self_triggering
+from service.core.times import since_time, to_us
+from service.errors import ConfigError
 from service.models.automations import (
     MAX_AUTOMATION_DEPTH,
     Automation,
@@ -447,6 +452,87 @@ def create_api(settings: Settings) -> FastAPI:
         if automation.id is None:
             del data["id"]  # a create would draw a new one
         return data
+
+    backtests_running: list[int] = [0]  # a list: the route below changes it
+
+    @app.post("/api/automations/backtest", tags=["Automations"])
+    async def backtest_automations(
+        body: BacktestBody,
+        allow_self_trigger: Annotated[bool, Query()] = False,
+    ) -> Any:
+        """Tripwire: what these automations would have fired over the events topic's history.
+
+        Automations are checked as the create route checks them (a 422 in its shape);
+        nothing is written. With `against_deployed`, the deployed versions (same id, else
+        same name) run too and each firing says `only_new`, `only_deployed` or `both`.
+        Bounded by TRIPWIRE_BACKTEST_MAX_EVENTS and TRIPWIRE_BACKTEST_MAX_SECONDS: past
+        either, the answer holds what was done and `summary.cut` says which. Runs in a
+        worker thread, so the other routes keep answering (docs/backtest.md).
+        """
+        now = datetime.now(UTC)
+        times: dict[str, int | None] = {}
+        for name in ("since", "until"):
+            text = getattr(body, name)
+            try:
+                times[name] = to_us(since_time(text, now)) if text else None
+            except ConfigError as exc:
+                raise Refused(("body", name), str(exc), "value_error.time") from None
+        since, until = times["since"], times["until"]
+        if since is not None and until is not None and until <= since:
+            raise Refused(("body", "until"), "`until` must be after `since`", "value_error.time")
+        deployed = [stored.automation for stored in catalog.all()]
+        try:
+            versions = (
+                versions_of(body.automations, deployed)
+                if body.against_deployed
+                else [None] * len(body.automations)
+            )
+        except ConfigError as exc:
+            raise Refused(("body", "automations"), str(exc), "value_error.ambiguous") from None
+        new: list[Automation] = []
+        for index, (automation, version) in enumerate(zip(body.automations, versions, strict=True)):
+            automation_id = automation.id or (
+                version.id
+                if version is not None and version.id
+                else deterministic_id(automation.name)
+            )
+            try:
+                new.append(_checked(automation, automation_id, allow_self_trigger))
+            except Refused as exc:
+                where = ("body", "automations", index, *exc.loc[1:])
+                raise Refused(where, exc.message, exc.kind) from None
+        old = [v.with_ids() for v in versions if v is not None] if body.against_deployed else None
+        pairs = {
+            str(v.with_ids().id): str(a.id)
+            for a, v in zip(new, versions, strict=True)
+            if v is not None
+        }
+        if backtests_running[0] >= settings.backtest_max_running:
+            message = (
+                f"{backtests_running[0]} backtests are running, the limit "
+                "(TRIPWIRE_BACKTEST_MAX_RUNNING); try again when one has answered"
+            )
+            return JSONResponse({"exception_message": message}, status_code=429)
+        max_events = min(
+            body.max_events or settings.backtest_max_events, settings.backtest_max_events
+        )
+        limits = Limits(max_events, time.monotonic() + settings.backtest_max_seconds)
+        backtests_running[0] += 1
+        metrics.API_BACKTESTS_RUNNING.inc()
+        try:
+            # A worker thread: the evaluation is CPU work and the topic is read with a
+            # private event loop, neither of which may hold up this loop's other routes.
+            result = await asyncio.to_thread(
+                over_topic, settings, new, old, pairs, since=since, until=until, limits=limits
+            )
+        except (ConfigError, KafkaError) as exc:
+            return JSONResponse(
+                {"exception_message": f"cannot read the events topic: {exc}"}, status_code=503
+            )
+        finally:
+            backtests_running[0] -= 1
+            metrics.API_BACKTESTS_RUNNING.dec()
+        return result.to_json()
 
     @app.get("/api/block_documents/{id}", tags=["Blocks"])
     async def read_block_document(

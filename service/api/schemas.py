@@ -16,6 +16,7 @@ __all__ = [
     "AutomationFilter",
     "AutomationPartialUpdate",
     "AutomationSort",
+    "BacktestBody",
     "CountBody",
     "FilterBody",
 ]
@@ -25,6 +26,26 @@ class AutomationCreate(Automation):
     """Prefect's `AutomationCreate`: an automation and, optionally, the resource owning it."""
 
     owner_resource: str | None = None
+
+
+class BacktestBody(BaseModel):
+    """Tripwire's `POST /api/automations/backtest`: automations and the range of history."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    automations: list[AutomationCreate] = Field(
+        min_length=1, description="automations in Prefect's JSON, as the create route takes"
+    )
+    since: str | None = Field(
+        None, description="events that occurred from then: a duration back (2h, 7d) or ISO 8601"
+    )
+    until: str | None = Field(None, description="events that occurred before then; same forms")
+    against_deployed: bool = Field(
+        False, description="also run the deployed versions (same id, else name) and diff"
+    )
+    max_events: int | None = Field(
+        None, ge=1, description="evaluate at most this many (TRIPWIRE_BACKTEST_MAX_EVENTS caps it)"
+    )
 
 
 class AutomationPartialUpdate(BaseModel):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+
+from service.errors import ConfigError
 
 __all__ = ["MINUTE", "SECOND", "from_us", "micros", "to_us", "us_to_iso"]
 
@@ -45,3 +48,23 @@ def us_to_iso(value: int) -> str:
     if moment.microsecond:
         return year + moment.strftime("-%m-%dT%H:%M:%S.%fZ")
     return year + moment.strftime("-%m-%dT%H:%M:%SZ")
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def since_time(text: str, now: datetime) -> datetime:
+    """`--since`: a duration back from now (30m, 2h, 7d) or an ISO 8601 time (UTC if bare)."""
+    match = _DURATION.match(text.strip())
+    if match:
+        return now - timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        msg = (
+            f"--since {text!r}: give a duration (90s, 30m, 2h, 7d, 1w) or an ISO 8601 "
+            "time such as 2026-01-01T12:00:00Z"
+        )
+        raise ConfigError(msg) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from service.config import Settings
+from service.errors import ConfigError
 
-__all__ = ["ensure_topics", "topic_names"]
+__all__ = ["ensure_topics", "topic_names", "topic_partitions"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,3 +52,30 @@ async def ensure_topics(settings: Settings) -> list[str]:
         return [t.name for t in wanted]
     finally:
         await admin.close()
+
+
+async def topic_partitions(settings: Settings, topic: str, hint: str) -> list[int]:
+    """The partition ids of an existing topic; ConfigError if it is missing.
+
+    Checked against the full topic list first: a Metadata request naming an unknown
+    topic makes the embedded broker create it with 4 partitions (broker notes, gap 5).
+    """
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000
+    )
+    try:
+        await admin.start()
+    except KafkaError as exc:
+        msg = (
+            f"cannot reach the Kafka broker at {settings.kafka_bootstrap} ({exc}); start it "
+            "with `make run` (tripwire up) or set TRIPWIRE_KAFKA_BOOTSTRAP"
+        )
+        raise ConfigError(msg) from None
+    try:
+        if topic not in set(await admin.list_topics()):
+            msg = f"topic {topic!r} does not exist on {settings.kafka_bootstrap}; {hint}"
+            raise ConfigError(msg)
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(int(p["partition"]) for p in described[0]["partitions"])

@@ -1,10 +1,12 @@
-"""A TCP proxy in front of a test broker that can refuse every write to one topic.
+"""A TCP proxy in front of a test broker that can refuse writes to, or hold reads of, a topic.
 
 Tansu writes any topic it is asked to, deleted or never created, so a dead-letter topic
 that cannot be written is made here, on the wire: while `refuse` names a topic, a
 Produce request that carries it closes its connection, as a broker that cannot take the
 write would fail it, and the producer retries until its request timeout. The broker
-advertises the proxy's address, so every client's traffic passes through it.
+advertises the proxy's address, so every client's traffic passes through it. While
+`hold` names a topic, a Fetch request that carries it waits (and the requests behind it
+on its connection), as a stalled broker would keep a reader waiting.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import threading
 from service.messaging.broker import free_port
 
 _PRODUCE = 0  # Kafka's api key of a Produce request
+_FETCH = 1  # and of a Fetch request
 
 
 class FaultProxy:
@@ -26,6 +29,7 @@ class FaultProxy:
         self.port = free_port()
         self.refuse: bytes | None = None
         self.refused = 0
+        self.hold: bytes | None = None
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -65,6 +69,10 @@ class FaultProxy:
                 if refuse is not None and produce and refuse in body:
                     self.refused += 1
                     return  # the connection closes with the write unanswered
+                fetch = int.from_bytes(body[:2], "big") == _FETCH
+                # Polled: `hold` is set from the test's thread, not this loop's.
+                while fetch and self.hold is not None and self.hold in body:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
                 up_writer.write(head + body)
                 await up_writer.drain()
 

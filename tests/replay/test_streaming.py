@@ -22,10 +22,10 @@ from service.replay import (
     ReplayInput,
     TickSpec,
     TimedEvent,
-    _timeline,
     parse_ticks,
     read_ticks,
     run,
+    timeline,
 )
 from tests.integration.harness import TRIPWIRE, failures_per_run
 
@@ -103,7 +103,7 @@ def test_lazy_step_ticks_equal_the_eager_ones(tmp_path: Path, spec: str, count: 
     ticks_file.write_text(spec + "\n")
     assert read_ticks(ticks_file, events, automations) == expected
     # And the timeline interleaves them by the contract: a tick at T after every p <= T.
-    order = list(_timeline(ReplayInput(automations, iter(events), parse_ticks(spec, "test"))))
+    order = list(timeline(ReplayInput(automations, iter(events), parse_ticks(spec, "test"))))
     ticks = [item for item in order if isinstance(item, int)]
     assert ticks == expected
     for position, item in enumerate(order):
