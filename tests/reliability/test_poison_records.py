@@ -243,7 +243,11 @@ def test_a_dead_letter_topic_that_cannot_be_written_stalls_its_partition_uncommi
     fired = {f["triggering_event"]["resource"]["prefect.resource.id"] for f in firings}
     assert fired == {f"prefect.flow-run.{n}" for n in range(6)}
     dead = cluster.read(dlq, lambda recs: len(recs) >= 1, 60, 1)
-    assert [r.value for r in dead] == [b"not json"]
+    # At least once: a copy the proxy held back while refusing may still reach the broker
+    # beside the one sent after the rewind (seen once in a full run); every copy is of the
+    # one bad record.
+    assert {r.value for r in dead} == {b"not json"}
+    assert len({dict(r.headers)["tripwire.offset"] for r in dead}) == 1
     deadline = time.monotonic() + 30
     while not _readyz(worker)["ready"] and time.monotonic() < deadline:
         time.sleep(0.5)
