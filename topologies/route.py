@@ -12,9 +12,9 @@ import orjson
 from service.core.records import EventRecord
 from service.core.routing import Match
 from service.errors import DecodeError, TableClosed, ValidationFailed
+from service.event_records import event_record
 from service.messaging.records import encode_matches
 from service.metrics import BATCH_SIZE, EVALUATION_SECONDS, EVENTS_CONSUMED, LATE_EVENTS, MATCHES
-from service.models.events import parse_event
 from service.state.documents import DocumentStore, Position
 from topologies.partitioning import match_partition
 from topologies.progress import RouteProgress
@@ -47,7 +47,7 @@ def decode_event(raw: bytes | None, max_bytes: int) -> EventRecord:
         msg = f"not a JSON object but {type(data).__name__}"
         raise DecodeError(msg, "not_object")
     # The bytes are what was validated: encoders embed them instead of encoding `data` again.
-    return EventRecord.from_validated(parse_event(data), data, raw)
+    return event_record(data, raw)
 
 
 async def route_batch(
