@@ -10,7 +10,7 @@ PREFECT_STAMP := $(PREFECT_VENV)/.installed
 PREFECT_VERSION := 3.9.1
 
 .DEFAULT_GOAL := help
-.PHONY: help install prefect-env system-deps run test lint format bench bench-core bench-prefect bench-state bench-e2e bench-api bench-backtest bench-quick conformance clean compile uncompile
+.PHONY: help install prefect-env system-deps run test lint format bench bench-core bench-prefect bench-state bench-e2e bench-api bench-backtest bench-replay bench-quick conformance clean compile uncompile
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -93,6 +93,11 @@ bench-api: install ## time from an API change to the worker evaluating it
 
 bench-backtest: install ## tripwire backtest over a topic: events/s, x real time, peak RSS at two sizes
 	$(BIN)/python bench/bench_backtest.py --write-docs
+
+# BASELINE: another checkout's tripwire (e.g. ../main/.venv/bin/tripwire) to alternate with.
+bench-replay: install ## whole-process `tripwire replay` on the firing-heavy workload; BASELINE=path/to/tripwire for A/B
+	$(BIN)/python bench/bench_replay.py --write-docs $(if $(BASELINE),--baseline $(BASELINE))
+	$(BIN)/python bench/bench_parsing.py --events bench/out/replay/firing-100000/events.jsonl
 
 bench-quick: $(BENCH_STAMP) prefect-env ## a smoke run of the whole harness (under 2 min), writes no docs
 	$(BIN)/python bench/harness.py --quick

@@ -12,7 +12,7 @@ timed. Timed, separately, each the median of `--repeats` runs on a fresh engine:
 * engine: `Engine.process(record, wall)` over pre-parsed `EventRecord`s;
 * ticks: `Engine.tick(wall)` (proactive evaluation and sweeps), reported per tick and
   folded into a per-event cost;
-* parse: `orjson.loads` + `parse_event` + `EventRecord` per line, which does not
+* parse: `orjson.loads` + `event_record` (replay's decoder) per line, which does not
   depend on the automations, so the whole replay cost per event is visible too.
 
 `--quick` (sizes 10 and 1,000, 2,000 events, one repeat) checks the harness in
@@ -56,8 +56,8 @@ from workload import (
 from service.core.engine import Engine, replay_state_event_id
 from service.core.records import EventRecord
 from service.core.times import SECOND, us_to_iso
+from service.event_records import event_record
 from service.models.automations import Automation
-from service.models.events import parse_event
 from service.replay import (
     ReplayInput,
     TimedEvent,
@@ -151,7 +151,7 @@ def time_parse(lines: list[bytes], repeats: int) -> float:
         gc.collect()
         started = time.perf_counter()
         for line in lines:
-            EventRecord(parse_event(orjson.loads(line)))
+            event_record(orjson.loads(line), line)
         samples.append(time.perf_counter() - started)
     return statistics.median(samples)
 
@@ -537,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         table(main_run.results, n, main_run.ticks, main_run.parse_us),
         "",
-        f"Parse + validate (`orjson.loads` + `parse_event` + `EventRecord`): "
+        f"Parse + validate (`orjson.loads` + `event_record`): "
         f"{1e6 / main_run.parse_us:,.0f} events/s ({main_run.parse_us:.2f} µs/event), "
         "the same for every size.",
         "",

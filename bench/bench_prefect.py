@@ -19,8 +19,8 @@ universe, `--events` flow-run lifecycle events) is written as `automations.json`
   `--repeats` runs, half before and half after Prefect's run, so that a change in the
   machine's load hits both sides alike), and once through `service.replay.run` for
   the firing lines. Prefect's handler validates each event (`ReceivedEvent`), so a
-  second Tripwire row adds the parse of each line (`orjson.loads` + `parse_event` +
-  `EventRecord`, median of `--repeats`) for a like-for-like figure. The target is
+  second Tripwire row adds the parse of each line (`orjson.loads` + `event_record`,
+  median of `--repeats`) for a like-for-like figure. The target is
   stated against the core's figure.
 
 Firings are compared as tests/conformance/check.py compares them: per firing the
@@ -272,8 +272,8 @@ def report(r: SideBySide, seed: int, repeats: int) -> list[str]:
         f"| Tripwire core (`Engine`, memory store) | {r.rate(t_events):,.0f} "
         f"| {t_events / r.events * 1e6:,.2f} | {t_ticks / max(r.ticks, 1) * 1e3:,.3f} "
         f"| {r.rate(t_events + t_ticks):,.0f} | {r.tripwire_firings:,} |",
-        f"| Tripwire core + parsing each line (`orjson.loads` + `parse_event` + "
-        f"`EventRecord`) | {r.rate(t_parsed):,.0f} | {t_parsed / r.events * 1e6:,.2f} "
+        f"| Tripwire core + parsing each line (`orjson.loads` + `event_record`) "
+        f"| {r.rate(t_parsed):,.0f} | {t_parsed / r.events * 1e6:,.2f} "
         f"| {t_ticks / max(r.ticks, 1) * 1e3:,.3f} | {r.rate(t_parsed + t_ticks):,.0f} | |",
         f"| **Tripwire core / Prefect** | **{ratio:,.0f}x** | | "
         f"{(p_ticks / max(t_ticks, 1e-12)):,.0f}x | {ratio_all:,.0f}x | |",

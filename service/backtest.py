@@ -462,7 +462,7 @@ def file_records(
     stream: BinaryIO, name: str, summary: Summary, max_bytes: int, progress: Progress | None = None
 ) -> Iterator[EventRecord]:
     """Events of a JSON-lines file in file order (one partition), validated as the worker does."""
-    from topologies.route import decode_event  # the route topology: only a backtest needs it
+    from service.event_records import decode_event
 
     summary.partitions.append(PartitionRead(0, 0, 0))
     for number, line in enumerate(stream, start=1):
@@ -560,7 +560,7 @@ class TopicHistory:
         return [self._partition(tp, read) for tp, read in zip(tps, reads, strict=True)]
 
     def _partition(self, tp: Any, read: PartitionRead) -> Iterator[EventRecord]:
-        from topologies.route import decode_event
+        from service.event_records import decode_event
 
         summary, consumer, limit = self.summary, self._consumer, self.settings.max_event_bytes
         position = read.start

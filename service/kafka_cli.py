@@ -39,7 +39,7 @@ async def produce_events(
     """Validate and produce each line keyed by its prefect.resource.id; (produced, refused)."""
     # Imported here: the route topology pulls in the metrics registry, which only this
     # subcommand needs.
-    from topologies.route import decode_event
+    from service.event_records import decode_event
 
     topic = settings.topic_events
     await topic_partitions(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,8 +17,8 @@ from service.core.firings import child_firing_json
 from service.core.records import EventRecord
 from service.core.times import SECOND, micros, to_us, us_to_iso
 from service.errors import ConfigError, ValidationFailed
+from service.event_records import event_record
 from service.models.automations import Automation, EventTrigger, parse_automations
-from service.models.events import parse_event
 from service.progress import Progress
 from service.state.memory import MemoryStateStore
 
@@ -109,7 +109,7 @@ def iter_events(
                     progress.advance(len(line))
                 continue
             try:
-                event = parse_event(orjson.loads(stripped))
+                record = event_record(orjson.loads(stripped), stripped)
             except (orjson.JSONDecodeError, ValidationFailed) as exc:
                 what = (
                     "not valid JSON" if isinstance(exc, orjson.JSONDecodeError) else "invalid event"
@@ -119,7 +119,6 @@ def iter_events(
                     progress.advance(len(line))
                 print(f"{name}:{number}: skipped: {what}: {exc}", file=errors)
                 continue
-            record = EventRecord(event)
             arrival = record.received if record.received is not None else record.occurred
             wall = arrival if wall is None else max(wall, arrival)
             if progress is not None:
@@ -327,15 +326,30 @@ def run(
     """Replay the input through the core; write firing lines; return how many fired."""
     engine = new_engine(replay.automations, proactive_mode, feed_state_events)
     fired = 0
-    write = out.write
+    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+    # orjson's bytes go to a binary stream as they are, not decoded to text and encoded
+    # back by the text layer: a firing line each, often several per event here.
+    binary: BinaryIO | None = getattr(out, "buffer", None)
+    write_bytes: Callable[[bytes], object]
+    if binary is not None:
+        out.flush()
+        write_bytes = binary.write
+    else:
+        write_text = out.write
+
+        def write_bytes(line: bytes) -> object:
+            return write_text(line.decode())
+
     for item in timeline(replay):
         if isinstance(item, TimedEvent):
             firings = engine.process(item.record, item.wall)
         else:
             firings = engine.tick(item)
         for firing in firings:
-            write(orjson.dumps(firing_line(firing)).decode() + "\n")
+            write_bytes(dumps(firing_line(firing), option=newline))
         fired += len(firings)
+    if binary is not None:
+        binary.flush()
     return fired
 
 

@@ -51,7 +51,7 @@ LAYERS: list[tuple[str, frozenset[str], bool]] = [
     ("models", frozenset({"service.models"}), False),
     ("core", frozenset({"service.core"}), False),
     ("state", frozenset({"service.state"}), False),
-    ("messaging", frozenset({"service.messaging"}), False),
+    ("messaging", frozenset({"service.messaging", "service.event_records"}), False),
     (
         "services",
         frozenset(
@@ -91,8 +91,6 @@ ALLOWED_PEERS = {
     ("service.api", "service.actions"),
     # A backtest runs replay's engine and timeline, so that the two cannot differ.
     ("service.backtest", "service.replay"),
-    # ... and reads the topic's events with the route stage's own decoder.
-    ("service.backtest", "topologies"),
     # The API serves backtests and the console; the console's pages read the API's
     # history, catalog and live feed.
     ("service.api", "service.backtest"),

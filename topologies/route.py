@@ -8,47 +8,24 @@ import time
 from collections.abc import Awaitable, Sequence
 from typing import Any
 
-import orjson
-
-from service.core.records import EventRecord
 from service.core.routing import Match
 from service.errors import DecodeError, TableClosed, ValidationFailed
+from service.event_records import decode_event
 from service.messaging.records import encode_matches
 from service.metrics import BATCH_SIZE, EVALUATION_SECONDS, EVENTS_CONSUMED, LATE_EVENTS, MATCHES
-from service.models.events import parse_event
 from service.state.documents import DocumentStore, Position
 from topologies.partitioning import match_partition
 from topologies.progress import RouteProgress, send_progress
 from topologies.runtime import Runtime
 from topologies.tables import PartitionTable, settle
 
-__all__ = ["decode_event", "route_batch", "route_tick", "send_matches", "with_positions"]
+__all__ = ["route_batch", "route_tick", "send_matches", "with_positions"]
 
 logger = logging.getLogger(__name__)
 
 _BATCH = BATCH_SIZE.labels("route")
 _NONE = 2**63  # no valid event read yet (occurred is in microseconds)
 _SECONDS = EVALUATION_SECONDS.labels("route")
-
-
-def decode_event(raw: bytes | None, max_bytes: int) -> EventRecord:
-    """Bytes to a validated event; DecodeError or ValidationFailed says why not."""
-    if raw is None:
-        msg = "empty record (no value)"
-        raise DecodeError(msg, "empty")
-    if len(raw) > max_bytes:
-        msg = f"record of {len(raw)} bytes is over the {max_bytes}-byte limit"
-        raise DecodeError(msg, "too_large")
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        msg = f"not JSON: {exc}"
-        raise DecodeError(msg, "not_json") from None
-    if not isinstance(data, dict):
-        msg = f"not a JSON object but {type(data).__name__}"
-        raise DecodeError(msg, "not_object")
-    # The bytes are what was validated: encoders embed them instead of encoding `data` again.
-    return EventRecord.from_validated(parse_event(data), data, raw)
 
 
 async def route_batch(

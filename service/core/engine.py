@@ -13,7 +13,6 @@ from __future__ import annotations
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from service.core.firings import Firing
 from service.core.ids import uuid5_str
@@ -47,13 +46,41 @@ def firing_state_event_id(number: int, firing: Firing) -> str:
     return uuid5_str(_STATE_EVENT_NAMESPACE, f"firing/{firing.id}/{firing.state}")
 
 
-@dataclass(frozen=True, slots=True)
 class AutomationFiring:
-    """A root trigger fired: the automation acts on it."""
+    """A root trigger fired: the automation acts on it.
 
-    automation: CompiledAutomation
-    firing: Firing
-    state_event: EventRecord
+    Its state-change event is built when first read: `tripwire replay` writes firing
+    lines that never read it unless state events are fed back, and building it (its id,
+    the triggering event as JSON) cost more than the rest of a firing.
+    """
+
+    __slots__ = ("_number", "_state_event", "_state_event_id", "automation", "firing")
+
+    def __init__(
+        self,
+        automation: CompiledAutomation,
+        firing: Firing,
+        state_event: EventRecord | None = None,
+        *,
+        number: int = 0,
+        state_event_id: Callable[[int, Firing], str] = firing_state_event_id,
+    ) -> None:
+        self.automation = automation
+        self.firing = firing
+        self._state_event = state_event
+        self._number = number
+        self._state_event_id = state_event_id
+
+    @property
+    def state_event(self) -> EventRecord:
+        """Prefect's `prefect.automation.triggered` / `.resolved` event for this firing."""
+        if self._state_event is None:
+            event_id = self._state_event_id(self._number, self.firing)
+            self._state_event = state_change_event(self.automation, self.firing, event_id)
+        return self._state_event
+
+    def __repr__(self) -> str:
+        return f"AutomationFiring({self.automation.name!r}, {self.firing!r})"
 
 
 class Engine:
@@ -143,9 +170,11 @@ class Engine:
         self, automation: CompiledAutomation, firing: Firing, out: list[AutomationFiring]
     ) -> None:
         self._firing_count += 1
-        event_id = self._state_event_id(self._firing_count, firing)
-        event = state_change_event(automation, firing, event_id)
-        out.append(AutomationFiring(automation, firing, event))
+        out.append(
+            AutomationFiring(
+                automation, firing, number=self._firing_count, state_event_id=self._state_event_id
+            )
+        )
 
     def _feed_back(self, out: list[AutomationFiring], wall: int) -> None:
         # Replay's --feed-state-events: state-change events go back in as input, at the

@@ -12,6 +12,7 @@ __all__ = ["MINUTE", "SECOND", "from_us", "micros", "to_us", "us_to_iso"]
 SECOND = 1_000_000
 MINUTE = 60 * SECOND
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001  # us_to_iso formats UTC without an offset
 _ONE_US = timedelta(microseconds=1)
 
 
@@ -42,12 +43,12 @@ def from_us(value: int) -> datetime:
 
 def us_to_iso(value: int) -> str:
     """`2026-01-01T00:01:00Z` for whole seconds, else six fractional digits (replay contract)."""
-    moment = from_us(value)
-    # %Y is not zero-padded below the year 1000 on every platform; the contract wants four.
-    year = f"{moment.year:04d}"
-    if moment.microsecond:
-        return year + moment.strftime("-%m-%dT%H:%M:%S.%fZ")
-    return year + moment.strftime("-%m-%dT%H:%M:%SZ")
+    # A naive datetime's isoformat() is exactly that less the Z: a four-digit year, and
+    # six fractional digits only when there are microseconds; a third of strftime's cost
+    # (twice per firing in replay).
+    return (
+        _NAIVE_EPOCH + timedelta(microseconds=min(max(value, _MIN_US), _MAX_US))
+    ).isoformat() + "Z"
 
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")

@@ -23,11 +23,11 @@ from hypothesis import strategies as st
 
 from service.core.engine import Engine
 from service.errors import DecodeError, ValidationFailed
+from service.event_records import decode_event
 from service.models.automations import Automation, parse_automations
 from service.state.memory import MemoryStateStore
 from tests.integration.api_harness import wait_worker_ready
 from tests.integration.harness import Cluster
-from topologies.route import decode_event
 
 EXAMPLES = 15  # lists of RECORDS_PER_EXAMPLE fuzzed records each
 RECORDS_PER_EXAMPLE = 20

@@ -10,11 +10,11 @@ import pytest
 
 from service.core.engine import Engine
 from service.errors import ValidationFailed
+from service.event_records import decode_event
 from service.messaging.records import decode_matches, encode_matches, firing_record_bytes
 from service.models.automations import parse_automations
 from service.models.events import MAX_EVENT_DEPTH, parse_event
 from service.state.memory import MemoryStateStore
-from topologies.route import decode_event
 
 
 def _event(**fields: Any) -> dict[str, Any]:

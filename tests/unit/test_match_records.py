@@ -12,6 +12,7 @@ from service.core.records import EventRecord
 from service.core.routing import Match
 from service.core.store import Bucket
 from service.core.triggers import CompiledEventTrigger, compile_automation
+from service.event_records import decode_event
 from service.messaging import records
 from service.messaging.records import (
     MATCH_MAGIC,
@@ -21,7 +22,6 @@ from service.messaging.records import (
     encode_matches,
 )
 from service.state.documents import DocumentStore, Position, bucket_doc_key
-from topologies.route import decode_event
 
 from .conftest import at, automation, eid, make_event, reactive
 
