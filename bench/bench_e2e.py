@@ -37,8 +37,9 @@ moved to the present with the spacing compressed `--time-compression` times.
   the threshold-1 automation are produced for `--latency-seconds` after a 2 s warm-up;
   each carries its send time in `payload.bench_sent_ns`. Latency = the firing record's
   CreateTime (ms) - send time; "to consumer" = when this process got the firing
-  record; "to routing" = the firing's `fired_at` (the route stage's wall clock when it
-  routed the ping) - send time, so the rest is the matches hop and evaluate. Two runs:
+  record; "to evaluate" = the firing's `fired_at` (the evaluate stage's wall clock when
+  it applied the ping's match, in event-time order) - send time, so the rest is
+  sending the firing. Two runs:
   pings alone at 200/s (the idle pipeline), and a total of half the paused one-worker
   rate made of the workload's own events (the mix that set the maximum) with pings at
   100/s among them (`--latency-rates` sets the totals). A ping
@@ -412,6 +413,8 @@ class World:
         values |= {
             "TRIPWIRE_DATA_DIR": str(self.root / f"data-{name}"),
             "TRIPWIRE_STATE_DIR": str(self.root / f"state-{name}"),
+            # wait_stable reads Faust's and aiokafka's info lines (assignment, ready).
+            "TRIPWIRE_LOG_LEVEL": "info",
         }
         if self.tick_interval is not None:
             values["TRIPWIRE_TICK_INTERVAL"] = self.tick_interval
@@ -838,7 +841,7 @@ class Latency:
     fired: int
     to_record_ms: list[float]
     to_consumer_ms: list[float]
-    # Send to the firing's `fired_at`: the route stage's time of the ping (its match's wall).
+    # Send to the firing's `fired_at`: when evaluate applied the ping's match.
     to_routed_ms: list[float]
     stages: Stages | None = None
 
@@ -1147,7 +1150,7 @@ def throughput_table(prestart: Drain, one: list[Drain], two: list[Drain]) -> lis
 def latency_table(results: list[Latency]) -> list[str]:
     rows = [
         "| events/s (target / achieved) | of which pings | pings | fired | p50 ms | p95 ms "
-        "| p99 ms | max ms | p50 / p99 ms to consumer | p50 / p99 ms to routing |",
+        "| p99 ms | max ms | p50 / p99 ms to consumer | p50 / p99 ms to evaluate |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
@@ -1279,8 +1282,8 @@ to the last record the workers wrote; drains run with ticks off
 (`TRIPWIRE_TICK_INTERVAL=3600`). State events (`prefect.automation.triggered`) that
 firings feed back into the events topic are processed too but not counted as events.
 Latency is from a ping's send time to its firing record's broker timestamp (ms),
-measured on one worker with default settings; "to routing" is the part until the
-route stage handled the ping (the firing's `fired_at`). Everything shares this
+measured on one worker with default settings; "to evaluate" is the part until the
+evaluate stage applied the ping's match (the firing's `fired_at`). Everything shares this
 machine's cores: broker, workers and the load generator compete for them.
 """
 

@@ -41,8 +41,9 @@ class Settings(BaseSettings):
         gt=0,
         description=(
             "seconds between the route stage's reports of how far it has read each events "
-            "partition; evaluate applies a match once every source is read past it, so "
-            "this bounds that wait when another worker owns a source"
+            "partition while events flow (idle: several per tick); evaluate applies a match "
+            "once every source is read past it, so this bounds that wait when another "
+            "worker owns a source"
         ),
     )
     max_held_matches: int = Field(

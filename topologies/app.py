@@ -186,7 +186,8 @@ def create_app(settings: Settings) -> tuple[faust.App, Runtime]:
 
     # Several reports per tick: a deadline is judged within a tick of the watermark
     # passing it, however the route and evaluate timers of two workers interleave; and
-    # matches of one worker's sources wait for another's at most this long.
+    # while events flow, matches of one worker's sources wait for another's at most this
+    # long (progress_tick reports less often while route is idle).
     @app.timer(interval=min(settings.progress_interval, settings.tick_interval / 5))
     async def _progress() -> None:
         await progress_tick(runtime, progress, route_table)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -38,6 +39,9 @@ class RouteProgress:
         self.clocks: dict[int, SourceClock] = {}
         # events partition -> the offset after the last record route finished
         self._routed: dict[int, int] = {}
+        # A batch was routed since the last timed report: matches may wait for the next.
+        self.busy = False
+        self.reported_at = float("-inf")  # time.monotonic() of the last timed report
 
     def watermark(self, partition: int) -> int | None:
         """The partition's watermark now, from what route has read (None: unknown)."""
@@ -52,6 +56,7 @@ class RouteProgress:
         `occurred`: the earliest and latest `occurred` of its valid events, if any.
         """
         self._routed[partition] = next_offset
+        self.busy = True
         clock = self.clocks.setdefault(partition, SourceClock())
         caught_up_at = self._caught_up_at(partition)
         if occurred is not None:
@@ -113,17 +118,25 @@ async def send_progress(
 
 
 async def progress_tick(runtime: Runtime, progress: RouteProgress, table: Any) -> None:
-    """Tell every evaluate partition the watermarks of the events partitions owned here.
+    """Tell every evaluate partition the marks of the events partitions owned here.
 
-    Under the route table's lock, so that it follows the matches of the batches it
-    speaks for on every matches partition.
+    Every TRIPWIRE_PROGRESS_INTERVAL while route is reading events (matches elsewhere
+    may wait for these marks); while it is idle, only several times per tick (deadlines
+    need them), so a quiet worker does not fill the matches topic with reports. Under
+    the route table's lock, so that it follows the matches of the batches it speaks for
+    on every matches partition.
     """
     if not runtime.automations_loaded.is_set() or table.closed:
         return
+    settings = runtime.settings
+    now = time.monotonic()
+    if not progress.busy and now - progress.reported_at < min(1.0, settings.tick_interval / 5):
+        return
+    progress.busy, progress.reported_at = False, now
     try:
         async with table.lock:
             marks = progress.refresh(table.active_partitions())
-            partitions = range(runtime.settings.partitions)
+            partitions = range(settings.partitions)
             await asyncio.gather(*await send_progress(runtime, marks, partitions))
     except Exception:  # a missed report only delays deadlines until the next one
         logger.warning("could not send the stream's progress", exc_info=True)
