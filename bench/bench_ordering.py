@@ -21,6 +21,7 @@ import asyncio
 import logging
 import math
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -71,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     load_at_start = loadavg()
     sides = {"before": (args.before, "worker"), "after": (str(TRIPWIRE), "worker")}
     out = ROOT / "bench" / "out" / "ordering"
-    out.mkdir(parents=True, exist_ok=True)
+    # A state directory left by an earlier run would claim changelog offsets that the
+    # new broker's topics do not have.
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
     universe = Universe.build(7, default_deployments(AUTOMATIONS))
     automations = parse_automations(
         [*generate_automations(universe, AUTOMATIONS), latency_automation()]

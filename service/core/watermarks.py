@@ -21,8 +21,9 @@ unknown until every source has reported once, as Flink carries watermarks throug
 shuffle. Nothing here reads a clock: times come in as arguments (microseconds).
 
 A partition has a second mark, the *order mark*, for the order in which evaluate
-applies matches (service/core/hold.py): while it has a backlog, the same earliest
-`occurred` (no allowance); once read to its end, the time of the fetch that proved it,
+applies matches (service/core/hold.py): while it has a backlog, the latest `occurred`
+of the last batch read (no allowance; as Kafka Streams' stream time, the partition is
+taken to be in order); once read to its end, the time of the fetch that proved it,
 since every event appended before that fetch has been read. An event waits only for
 the other partitions to be read past its own time, not for the disorder allowance, so
 ordering costs a fetch's latency, not seconds. An event appended after that fetch with
@@ -38,13 +39,14 @@ __all__ = ["SourceClock", "Watermarks"]
 class SourceClock:
     """The progress of one events partition through the route stage."""
 
-    __slots__ = ("_backlog", "caught_up_at", "latest", "read_at")
+    __slots__ = ("_backlog", "_backlog_latest", "caught_up_at", "latest", "read_at")
 
     def __init__(self) -> None:
         self.latest: int | None = None  # latest occurred read, capped at the read time
         self.read_at: int | None = None  # wall time `latest` was read at
         self.caught_up_at: int | None = None  # when a fetch last proved nothing was left
         self._backlog: int | None = None  # earliest occurred of the last backlogged batch
+        self._backlog_latest: int | None = None  # and its latest
 
     def read(self, earliest: int, latest: int, wall: int, *, caught_up_at: int | None) -> None:
         """A batch of this partition's events, with `occurred` from `earliest` to `latest`.
@@ -56,7 +58,7 @@ class SourceClock:
         if self.latest is None or latest >= self.latest:
             self.latest, self.read_at = latest, wall
         if caught_up_at is None:
-            self._backlog = min(earliest, wall)
+            self._backlog, self._backlog_latest = min(earliest, wall), latest
         else:
             self.idle(caught_up_at)
 
@@ -64,12 +66,17 @@ class SourceClock:
         """A fetch at `caught_up_at` found nothing left to read in the partition."""
         if self.caught_up_at is None or caught_up_at > self.caught_up_at:
             self.caught_up_at = caught_up_at
-        self._backlog = None
+        self._backlog = self._backlog_latest = None
 
     def order_mark(self) -> int | None:
-        """Event time before which this partition holds nothing unread; None: unknown."""
-        if self._backlog is not None:
-            return self._backlog
+        """Event time this partition has been read up to, for ordering; None: unknown.
+
+        While records wait, the latest `occurred` of the last batch: the partition's
+        records come in offset order, and one behind it with an older `occurred` is late
+        (applied at once, after the newer ones of other partitions).
+        """
+        if self._backlog_latest is not None:
+            return self._backlog_latest
         return self.caught_up_at
 
     def watermark(self, allowance: int) -> int | None:

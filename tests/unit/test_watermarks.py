@@ -78,7 +78,7 @@ def test_the_order_mark_is_the_backlog_or_the_fetch_that_proved_the_end() -> Non
     clock = SourceClock()
     assert clock.order_mark() is None
     clock.read(40 * S, 60 * S, 100 * S, caught_up_at=None)
-    assert clock.order_mark() == 40 * S  # no allowance: ordering waits for reads only
+    assert clock.order_mark() == 60 * S  # no allowance: ordering waits for reads only
     clock.read(70 * S, 80 * S, 101 * S, caught_up_at=101 * S)
     assert clock.order_mark() == 101 * S
     clock.idle(105 * S)
