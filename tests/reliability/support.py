@@ -6,6 +6,7 @@ import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ class Expected:
 
     by_id: dict[str, str]
     proactive: set[str]
+    # The bucket (flow run) of each proactive firing, by id.
+    proactive_runs: dict[str, str]
 
     @property
     def reactive(self) -> set[str]:
@@ -28,10 +31,18 @@ class Expected:
 
 
 def replay(workload: Workload, tmp: Path) -> Expected:
-    """`tripwire replay` over the workload's automations and events, without ticks."""
+    """`tripwire replay` over the workload's automations and events, ticking every second.
+
+    The ticks run from the first event until the "never-started" trigger's last
+    deadline has passed, long before any hour-long window ends.
+    """
     automations, events = tmp / "automations.json", tmp / "events.jsonl"
     automations.write_bytes(orjson.dumps([a.model_dump(mode="json") for a in workload.automations]))
     events.write_bytes(b"\n".join(orjson.dumps(e) for e in workload.events))
+    last = max(datetime.fromisoformat(e["occurred"]) for e in workload.events)
+    until = last + timedelta(seconds=workload.never_started_within + 5)
+    ticks = tmp / "ticks"
+    ticks.write_text(f"step:1,until={until.isoformat()}")
     out = subprocess.run(
         [
             str(TRIPWIRE),
@@ -40,6 +51,8 @@ def replay(workload: Workload, tmp: Path) -> Expected:
             str(automations),
             "--events",
             str(events),
+            "--ticks",
+            str(ticks),
         ],
         capture_output=True,
         check=True,
@@ -52,6 +65,11 @@ def replay(workload: Workload, tmp: Path) -> Expected:
     return Expected(
         {f["id"]: f["automation"] for f in firings},
         {f["id"] for f in firings if f["automation"] in proactive_names},
+        {
+            f["id"]: f["bucket"]["prefect.resource.id"]
+            for f in firings
+            if f["automation"] in proactive_names
+        },
     )
 
 

@@ -8,17 +8,21 @@ leaves them nothing to decide differently. So this workload is shaped to that en
   its runs' events keep their order, and so do all matches of a trigger that looks
   at one deployment only (the composites' children, the one trigger without
   `for_each`). Every other trigger buckets per flow run.
-* Event time starts at the wall clock, 1 ms apart; every window is an hour long. No
-  bucket expires and no proactive deadline passes while the events flow, so the tick
-  (wall clock) decides nothing: proactive buckets are opened, carried across kills and
-  handovers and closed, and replay (without ticks) and the stream both fire none of
-  them. When a proactive deadline passes depends on the wall clock and on how long a
-  worker was down (a restarted worker's events clock starts at the wall clock), so
-  proactive firings across a kill are compared in their own test with a short window.
+* Event time starts at the wall clock, 1 ms apart; every window but one is an hour
+  long. No bucket expires and no hour-long proactive deadline passes while the events
+  flow: those proactive buckets are opened, carried across kills and handovers and
+  closed, and replay and the stream both fire none of them.
+* One proactive trigger, "never-started" (Pending, then no Running), has a window of
+  seconds: its deadlines pass while the events flow, across kills and handovers, and
+  it must fire for exactly the runs that never start. Its window is
+  `NEVER_STARTED_MARGIN` longer than the longest wait from Pending to Running of any
+  run that does start, so that set does not depend on when a tick runs: the stream
+  (at its stream time) and replay (with ticks) fire the same ids.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import uuid
 from dataclasses import dataclass
@@ -31,6 +35,7 @@ from service.models.automations import Automation, parse_automations
 
 WINDOW = 3600
 PROACTIVE_WITHIN = WINDOW
+NEVER_STARTED_MARGIN = 15  # seconds between the longest real wait and the deadline
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class Workload:
     events: list[dict[str, Any]]
     keys: list[bytes]  # the Kafka key of each event: its deployment
     start: datetime
+    never_started_within: int  # seconds: the "never-started" trigger's window
 
     def records(self) -> list[tuple[bytes | None, bytes]]:
         return [(k, orjson.dumps(e)) for k, e in zip(self.keys, self.events, strict=True)]
@@ -66,8 +72,10 @@ def _reactive(expect: str, d: int, threshold: int = 1) -> dict[str, Any]:
     }
 
 
-def automation_specs(webhook: str | None = None) -> list[dict[str, Any]]:
-    """Eleven automations: five reactive, two proactive, four composite.
+def automation_specs(
+    webhook: str | None = None, never_started_within: int = 60
+) -> list[dict[str, Any]]:
+    """Twelve automations: five reactive, three proactive, four composite.
 
     With `webhook`, each calls it once per firing (the action worker's effects);
     otherwise each does nothing.
@@ -181,6 +189,19 @@ def automation_specs(webhook: str | None = None) -> list[dict[str, Any]]:
             },
         },
         {
+            "name": "never-started",
+            "trigger": {
+                **per_run,
+                "type": "event",
+                "posture": "Proactive",
+                "after": ["prefect.flow-run.Pending"],
+                "expect": ["prefect.flow-run.Running"],
+                "for_each": ["prefect.resource.id"],
+                "threshold": 1,
+                "within": never_started_within,
+            },
+        },
+        {
             "name": "failed-and-crashed",
             "trigger": {
                 "type": "compound",
@@ -233,8 +254,24 @@ def automation_specs(webhook: str | None = None) -> list[dict[str, Any]]:
     return [{**s, "actions": actions} for s in specs]
 
 
-def automations(webhook: str | None = None) -> list[Automation]:
-    return parse_automations(automation_specs(webhook))
+def automations(webhook: str | None = None, never_started_within: int = 60) -> list[Automation]:
+    return parse_automations(automation_specs(webhook, never_started_within))
+
+
+def never_started(events: list[dict[str, Any]]) -> tuple[set[str], float]:
+    """The runs with a Pending and no Running; the longest Pending-to-Running wait (s)."""
+    pending: dict[str, datetime] = {}
+    started: set[str] = set()
+    longest = 0.0
+    for event in events:
+        run = event["resource"]["prefect.resource.id"]
+        if event["event"] == "prefect.flow-run.Pending":
+            pending.setdefault(run, datetime.fromisoformat(event["occurred"]))
+        elif event["event"] == "prefect.flow-run.Running" and run in pending and run not in started:
+            started.add(run)
+            wait = datetime.fromisoformat(event["occurred"]) - pending[run]
+            longest = max(longest, wait.total_seconds())
+    return set(pending) - started, longest
 
 
 def _lifecycle(rng: random.Random) -> list[str]:
@@ -287,4 +324,5 @@ def generate(seed: int, count: int, deployments: int = 16, now: datetime | None 
             }
         )
         keys.append(deployment_id(d).encode())
-    return Workload(automations(), events, keys, start)
+    within = math.ceil(never_started(events)[1]) + NEVER_STARTED_MARGIN
+    return Workload(automations(None, within), events, keys, start, within)
