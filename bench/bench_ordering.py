@@ -45,7 +45,7 @@ from bench_e2e import (
     say,
     stamp_events,
 )
-from report import command, loadavg, machine_lines
+from report import command, loadavg, machine_lines, write_section
 from workload import Universe, default_deployments, generate_automations, generate_events
 
 from service.messaging.automations import publish_automations
@@ -54,9 +54,6 @@ from service.messaging.topics import ensure_topics
 from service.models.automations import parse_automations
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "benchmarks.md"
-START = "<!-- bench-ordering:start -->"
-END = "<!-- bench-ordering:end -->"
 IDLE_RATE = 200.0
 
 
@@ -146,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                 report,
             ]
         )
-        _write_docs(section)
+        write_section("bench-ordering", section)
     return 0
 
 
@@ -201,18 +198,6 @@ applied matches in arrival order) and after (matches wait until every events par
 is read past them, `docs/architecture.md`, "Stream time"), A/B in alternating order on
 one embedded broker, at 200 events/s and at half the slower side's paused drain rate.
 """
-
-
-def _write_docs(section: str) -> None:
-    block = f"{START}\n{section.rstrip()}\n{END}"
-    text = DOCS.read_text(encoding="utf-8")
-    if START in text and END in text:
-        head, _, rest = text.partition(START)
-        _, _, tail = rest.partition(END)
-        text = f"{head}{block}{tail}"
-    else:
-        text = f"{text.rstrip()}\n\n{block}\n"
-    DOCS.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

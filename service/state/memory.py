@@ -57,11 +57,15 @@ class MemoryStateStore:
             if keys is None:
                 keys = self._trigger_keys[trigger_id] = {}
             keys[key] = None
+        # Stored before the index may be compacted: a compaction rebuilds it from the
+        # stored buckets, and one stored after it was left out of the index for good
+        # (it never came due: a proactive bucket that never fired, found by the
+        # reliability suite's rebalance run).
+        self._buckets[pair] = bucket
         if old is None or old.end != bucket.end:
             heapq.heappush(self._ends, (bucket.end, trigger_id, key))
             if len(self._ends) > 2 * len(self._buckets) + 1024:
                 self._compact_ends()
-        self._buckets[pair] = bucket
         if satisfied:
             self._satisfied.setdefault(trigger_id, set()).add(key)
         elif trigger_id in self._satisfied:

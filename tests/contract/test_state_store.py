@@ -192,6 +192,21 @@ def test_index_follows_a_changed_end(store: StateStore) -> None:
     assert store.bucket_count() == 1
 
 
+def test_every_bucket_comes_due_however_often_ends_change(store: StateStore) -> None:
+    """The end index is compacted as it grows; no bucket may drop out of it then.
+
+    Compaction rebuilt it from the stored buckets before the one being stored was in
+    them: that bucket never came due (a proactive bucket that never fired).
+    """
+    for end in range(1, 3000):
+        store.put_bucket("t1", ("moving",), bucket(end))
+        store.put_bucket("t1", (f"new-{end}",), bucket(10_000 + end))
+        store.delete_bucket("t1", (f"new-{end - 1}",))
+        expired = store.expired_buckets(20_000)
+        assert ("t1", ("moving",)) in expired, end
+        assert ("t1", (f"new-{end}",)) in expired, end
+
+
 def test_satisfied_set(store: StateStore) -> None:
     store.put_bucket("t1", ("b",), bucket(10), satisfied=True)
     store.put_bucket("t1", ("a",), bucket(10), satisfied=True)

@@ -69,10 +69,10 @@ SEQUENCE = {
 }
 
 
-def _events(seed: int, start: datetime, first_number: int) -> list[dict[str, Any]]:
-    """60 runs over 4 deployments, 3 events each, 0.1-0.5 s apart, interleaved."""
+def _events(seed: int, start: datetime, first_number: int, runs: int) -> list[dict[str, Any]]:
+    """`runs` runs over 4 deployments, 3 events each, 0.1-0.5 s apart, interleaved."""
     rng = random.Random(seed)  # noqa: S311  # a reproducible workload
-    pending = {n: ["Pending", "Running", rng.choice(["Failed", "Completed"])] for n in range(60)}
+    pending = {n: ["Pending", "Running", rng.choice(["Failed", "Completed"])] for n in range(runs)}
     at, number, out = start, first_number, []
     while pending:
         run = rng.choice(sorted(pending))
@@ -113,9 +113,11 @@ def test_firings_name_the_same_triggering_events_as_replay(
     names = {str(a.id): a.name for a in automations}
     path = tmp_path / "automations.json"
     path.write_bytes(orjson.dumps([a.model_dump(mode="json") for a in automations]))
-    span = 60.0  # about 180 events 0.3 s apart
+    # 180 events as a backlog; paced live, 120 (about 36 s)
+    runs = 40 if paced else 60
+    span = runs * 3 * 0.3
     start = datetime.now(UTC) - (timedelta() if paced else timedelta(seconds=span + 5))
-    events = _events(7 if paced else 3, start, 10_000 if paced else 20_000)
+    events = _events(7 if paced else 3, start, 10_000 if paced else 20_000, runs)
     expected = _replay(path, events, tmp_path)
     assert sum(expected.values()) >= 5  # the workload fires, or it proves nothing
     mark = cluster.marks(cluster.settings.topic_firings)
