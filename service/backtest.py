@@ -13,6 +13,7 @@ exported in merged order with `--ticks step:TICK_INTERVAL` (docs/backtest.md).
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import time
 import uuid
 from collections import Counter
@@ -25,6 +26,7 @@ import orjson
 
 from service.config import Settings
 from service.core.engine import AutomationFiring, Engine
+from service.core.idle import next_tick_due
 from service.core.merge import merge_by_event_time
 from service.core.records import EventRecord
 from service.core.times import SECOND, to_us, us_to_iso
@@ -32,6 +34,7 @@ from service.errors import ConfigError, DecodeError, ValidationFailed
 from service.models.automations import Automation, CompoundTrigger, SequenceTrigger
 from service.progress import Progress
 from service.replay import ReplayInput, TickSpec, TimedEvent, firing_line, new_engine, timeline
+from service.state.memory import MemoryStateStore
 
 __all__ = [
     "Backtest",
@@ -95,7 +98,8 @@ class Summary:
     unreadable_examples: list[str] = field(default_factory=list)
     first_event: int | None = None
     last_event: int | None = None
-    ticks: int = 0
+    ticks: int = 0  # ticks run
+    ticks_skipped: int = 0  # ticks that could not change anything, left out (idle time)
     firings: int = 0
     deployed_firings: int | None = None
     only_new: int = 0
@@ -131,6 +135,7 @@ class Summary:
             "first_event": _iso(self.first_event),
             "last_event": _iso(self.last_event),
             "ticks": self.ticks,
+            "ticks_skipped": self.ticks_skipped,
             "firings": self.firings,
             "deployed_firings": self.deployed_firings,
             "only_new": self.only_new,
@@ -159,9 +164,10 @@ class Summary:
             span = f" from {_iso(self.first_event)} to {_iso(self.last_event)} ({seconds:,.0f} s)"
             if self.seconds > 0 and seconds > 0:
                 span += f", {seconds / self.seconds:,.0f}x real time"
+        idle = f" ({self.ticks_skipped:,} idle ones skipped)" if self.ticks_skipped else ""
         out = [
             f"backtest of {self.automations} automation(s) over {self.source}: "
-            f"{self.events:,} events{span}, {self.ticks:,} ticks, {self.seconds:.1f} s"
+            f"{self.events:,} events{span}, {self.ticks:,} ticks{idle}, {self.seconds:.1f} s"
         ]
         if self.deployed_firings is None:
             out.append(f"{self.firings:,} firing(s)")
@@ -336,6 +342,23 @@ def _timed(
         yield TimedEvent(summary.events, wall, record)
 
 
+def _due(engines: list[Engine]) -> Callable[[], int | None]:
+    """When a tick may next change any of the engines' state (service/core/idle.py)."""
+    stores: list[tuple[Engine, MemoryStateStore]] = []
+    for engine in engines:
+        store = engine.store
+        if not isinstance(store, MemoryStateStore):
+            msg = "a backtest runs on the memory store"
+            raise TypeError(msg)
+        stores.append((engine, store))
+
+    def due() -> int | None:
+        times = [t for engine, store in stores if (t := next_tick_due(engine, store)) is not None]
+        return min(times) if times else None
+
+    return due
+
+
 def _line(fired: AutomationFiring, paths: dict[str, str]) -> dict[str, Any]:
     line = firing_line(fired)
     line["path"] = paths.get(line["trigger_id"], "trigger")
@@ -352,12 +375,14 @@ def run_backtest(
     limits: Limits | None = None,
     pairs: dict[str, str] | None = None,
     emit: Callable[[dict[str, Any]], None] | None = None,
+    skip_idle: bool = True,
 ) -> Backtest:
     """Evaluate the automations (and their deployed versions) over records in stream order.
 
     Without `old` and with `emit`, each firing is handed to `emit` as it happens and
     not kept (the result's `firings` is empty); otherwise they are kept and returned.
-    The automations must have their ids (`Automation.with_ids`).
+    The automations must have their ids (`Automation.with_ids`). `skip_idle` leaves
+    out the ticks that cannot change anything (the same firings; tests compare both).
     """
     limits = limits or Limits()
     started = time.monotonic()
@@ -372,7 +397,9 @@ def run_backtest(
     if old is not None:
         engines.append((new_engine(old), [], _trigger_paths(old)))
     keep = emit is None or old is not None
-    for item in timeline(replay):
+    skipped = [0]
+    due = _due([engine for engine, _, _ in engines]) if skip_idle else None
+    for item in timeline(replay, due, skipped):
         if summary.cut is not None:
             break  # not the trailing ticks of a run cut short: they would judge unread time
         tick = isinstance(item, int)
@@ -392,6 +419,7 @@ def run_backtest(
                     emit(line)  # printed and dropped: memory stays flat in the firings too
                     summary.firings += 1
     new_lines = engines[0][1]
+    summary.ticks_skipped = skipped[0]
     summary.seconds = time.monotonic() - started
     if old is None:
         summary.firings = summary.firings if not keep else len(new_lines)
@@ -613,6 +641,7 @@ def over_topic(
     emit: Callable[[dict[str, Any]], None] | None = None,
 ) -> Backtest:
     """A backtest over the events topic (blocking: the API runs it in a worker thread)."""
+    pin_mmap_threshold()
     limits = limits or Limits()
     summary = Summary(f"topic {settings.topic_events}", since=since, until=until)
     history = TopicHistory(settings, summary, limits, progress)
@@ -632,6 +661,29 @@ def over_topic(
         )
     finally:
         history.close()
+
+
+# glibc's mallopt parameter number for M_MMAP_THRESHOLD, and its default starting value.
+_M_MMAP_THRESHOLD = -3
+_MMAP_THRESHOLD = 128 * 1024
+
+
+def pin_mmap_threshold() -> bool:
+    """Keep glibc serving allocations of 128 KiB or more with mmap; True if it took.
+
+    A Fetch response is one buffer of up to a few MiB. glibc raises its mmap threshold
+    to the size of each such buffer freed (its dynamic threshold), so the next ones come
+    from the heap, where the small long-lived objects of the engine's state fill around
+    them and the heap cannot shrink: the RSS crept up with the records read (about 19 MiB
+    from 100,000 to 400,000 events; docs/backtest.md, Memory). Setting the threshold
+    turns that adjustment off: each buffer is mapped and returned whole. Process-wide
+    and harmless for the API (only large buffers are affected); a no-op off glibc.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD))
+    except (OSError, AttributeError):
+        return False  # not glibc: no mallopt, or no dynamic threshold to pin
 
 
 def _occurred(record: EventRecord) -> int:

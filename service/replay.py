@@ -217,14 +217,43 @@ class _Ticks:
     its default `until` (the last event's time + the longest proactive `within` + 60 s)
     is at or after every event's time, so every tick before an event is due whatever
     `until` turns out to be, and only the trailing ticks wait for the end.
+
+    With `due` (a step spec only), ticks that cannot change anything are skipped: before
+    a stretch of two or more ticks, `due()` gives the earliest time a tick may change the
+    state (None: not before the next event; service/core/idle.py), and the ticks before
+    it are counted in `skipped`, not yielded. The ones that run stay on the same grid, so
+    the firings and their times are those of ticking every step.
     """
 
-    def __init__(self, spec: TickSpec, automations: list[Automation]) -> None:
+    def __init__(
+        self,
+        spec: TickSpec,
+        automations: list[Automation],
+        due: Callable[[], int | None] | None = None,
+    ) -> None:
         self.spec = spec
         self.automations = automations
         self.index = 0
         self.next: int | None = spec.start
         self.last_wall: int | None = None
+        self.due = due if spec.step is not None else None
+        self.skipped = 0
+
+    def _skip(self, tick: int, limit: int, step: int) -> int:
+        """The first tick from `tick` on that may change anything, or the first >= `limit`."""
+        assert self.due is not None  # noqa: S101  # only called with one
+        due = self.due()
+        target = limit if due is None else min(max(due, tick), limit)
+        if target <= tick:
+            return tick
+        jumped = -(-(target - tick) // step)
+        until = self.spec.until
+        if until is not None:
+            jumped_run = min(jumped, max(0, (until - tick) // step + 1))
+        else:
+            jumped_run = jumped
+        self.skipped += jumped_run
+        return tick + jumped * step
 
     def before(self, wall: int) -> Iterator[int]:
         """Ticks due before an event processed at `wall` (a tick at `wall` runs after it)."""
@@ -236,10 +265,17 @@ class _Ticks:
                 yield instants[self.index]
                 self.index += 1
             return
+        step = spec.step
         tick = wall if self.next is None else self.next  # the default `from`: this event
         while tick < wall and (spec.until is None or tick <= spec.until):
+            # Asked only before a stretch of ticks: between close events, asking costs
+            # more than the tick it could save.
+            if self.due is not None and tick + step < wall:
+                tick = self._skip(tick, wall, step)
+                if tick >= wall or (spec.until is not None and tick > spec.until):
+                    break
             yield tick
-            tick += spec.step
+            tick += step
         self.next = tick
 
     def rest(self) -> Iterator[int]:
@@ -255,9 +291,14 @@ class _Ticks:
             tick = self.last_wall if tick is None else tick
             if until is None:
                 until = self.last_wall + _longest_proactive_within(self.automations) + 60 * SECOND
+        step = spec.step
         while tick <= until:
+            if self.due is not None:
+                tick = self._skip(tick, until + 1, step)
+                if tick > until:
+                    break
             yield tick
-            tick += spec.step
+            tick += step
         self.next = tick
 
 
@@ -293,14 +334,27 @@ def firing_line(fired: AutomationFiring) -> dict[str, Any]:
     return line
 
 
-def timeline(replay: ReplayInput) -> Iterator[TimedEvent | int]:
-    """Events and ticks (ints) interleaved as the replay contract orders them."""
+def timeline(
+    replay: ReplayInput,
+    due: Callable[[], int | None] | None = None,
+    skipped: list[int] | None = None,
+) -> Iterator[TimedEvent | int]:
+    """Events and ticks (ints) interleaved as the replay contract orders them.
+
+    With `due` (see `_Ticks`), step ticks that cannot change anything are left out;
+    their number is kept in `skipped[0]` as the timeline goes. Each item must be
+    processed before the next is asked for: `due` reads the state it left.
+    """
     spec = replay.ticks if isinstance(replay.ticks, TickSpec) else TickSpec(tuple(replay.ticks))
-    ticks = _Ticks(spec, replay.automations)
+    ticks = _Ticks(spec, replay.automations, due)
     for timed in replay.events:
         yield from ticks.before(timed.wall)
+        if skipped is not None:
+            skipped[0] = ticks.skipped
         yield timed
     yield from ticks.rest()
+    if skipped is not None:
+        skipped[0] = ticks.skipped
 
 
 def new_engine(

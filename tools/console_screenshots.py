@@ -2,8 +2,9 @@
 
     .venv/bin/python -m tools.console_screenshots [--out docs/img]   # from the checkout
 
-Writes console-automations.png, console-automation.png, console-feed.png and
-console-dead-letters.png. Needs `make system-deps` (Debian's chromium and chromedriver).
+Writes console-automations.png, console-automation.png, console-backtest.png (the
+automation page's "test a change": repeated-crashes with its threshold tightened from
+3 to 4, against the last 6 hours), console-feed.png and console-dead-letters.png. Needs `make system-deps` (Debian's chromium and chromedriver).
 """
 
 from __future__ import annotations
@@ -190,8 +191,17 @@ def _data(demo: Demo) -> str:
         events.append(_event("Running", f"etl-{n}", "etl", at))
         events.append(_event("Failed" if n % 2 else "Completed", f"etl-{n}", "etl", at))
     events += [_event("Crashed", f"sync-{n}", "sync", now) for n in range(4)]
-    events.append(_event("Running", "report-7", "report", now))
-    demo.produce(events)
+    # Earlier history for the backtest: bursts of crashes of other deployments hours
+    # ago, produced first so that each partition holds them before the newer events (an
+    # older event after newer ones is late, and its bucket is swept before its neighbours).
+    history = []
+    for hours, deployment, crashes in ((5, "ingest", 3), (3, "billing", 5), (2, "ingest", 4)):
+        at = now - timedelta(hours=hours)
+        history += [
+            _event("Crashed", f"{deployment}-{hours}-{n}", deployment, at + timedelta(minutes=n))
+            for n in range(crashes)
+        ]
+    demo.produce(history + events)
     # Records the worker cannot use go to the events dead-letter topic (`events produce`
     # refuses them, so they are produced as raw records).
     asyncio.run(
@@ -257,6 +267,23 @@ def _shoot(demo: Demo, crashes: str, out: Path, profile: Path) -> list[Path]:
 
         _until(failed_action, "the failed action")
         save("automation")
+        # Test a change: the threshold tightened to 4, against the last 6 hours.
+        form = browser.find_element("id", "backtest-json")
+        tested = orjson.loads(str(form.get_property("value")))
+        tested["trigger"]["threshold"] = 4
+        browser.execute_script(
+            "arguments[0].value = arguments[1];",
+            form,
+            orjson.dumps(tested, option=orjson.OPT_INDENT_2).decode(),
+        )
+        browser.find_element("css selector", '#backtest-hours option[value="6"]').click()
+        browser.find_element("id", "backtest-run").click()
+        _until(lambda: browser.find_elements("id", "backtest-result"), "the backtest's result")
+        browser.set_window_size(1280, 2400)  # the section whole, not cut at the window
+        path = out / "console-backtest.png"
+        browser.find_element("id", "backtest").screenshot(str(path))
+        shots.append(path)
+        browser.set_window_size(1280, 900)
         browser.get(f"{demo.origin}/console/feed")
         _until(
             lambda: browser.find_element("id", "live-state").get_attribute("data-state") == "live",

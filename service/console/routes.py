@@ -9,11 +9,12 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import orjson
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -30,7 +31,7 @@ from service.api.prefect_shape import served
 from service.config import Settings
 from service.console import auth
 from service.console.summary import feed_item, trigger_summary
-from service.console.timeline import RANGES, layout
+from service.console.timeline import BACKTEST_HOURS, RANGES, compare_layout, layout
 
 __all__ = ["Console", "register_console"]
 
@@ -181,7 +182,12 @@ def register_console(app: FastAPI, console: Console) -> None:
         return await _automation(request, stored, chosen)
 
     async def _automation(
-        request: Request, stored: Stored, chosen: str, refusal: str = "", status: int = 200
+        request: Request,
+        stored: Stored,
+        chosen: str,
+        refusal: str = "",
+        status: int = 200,
+        test: dict[str, Any] | None = None,
     ) -> HTMLResponse:
         chosen = chosen if chosen in RANGES else "24h"
         until = datetime.now(UTC)
@@ -230,6 +236,8 @@ def register_console(app: FastAPI, console: Console) -> None:
             chosen=chosen,
             failed=failed,
             refusal=refusal,
+            backtest_hours=BACKTEST_HOURS,
+            **(test or _test_form(stored)),
         )
 
     async def _set(request: Request, automation_id: uuid.UUID, enabled: bool) -> Response:
@@ -253,6 +261,44 @@ def register_console(app: FastAPI, console: Console) -> None:
     @router.post("/console/automations/{automation_id}/resume")
     async def resume(request: Request, automation_id: uuid.UUID) -> Response:
         return await _set(request, automation_id, enabled=True)
+
+    @router.post("/console/automations/{automation_id}/backtest")
+    async def backtest(request: Request, automation_id: uuid.UUID) -> Response:
+        if not _same_origin(request):
+            return Response("cross-site form refused", status_code=403, headers=_HEADERS)
+        stored = console.catalog.get(automation_id)
+        if stored is None:
+            return page(request, "missing.html", status=404, automation_id=str(automation_id))
+        form = parse_qs((await request.body()).decode(errors="replace"), keep_blank_values=True)
+        text = form.get("automation", [""])[0]
+        hours = _hours(form.get("hours", [""])[0])
+        test = {**_test_form(stored), "test_json": text, "chosen_hours": hours}
+        try:
+            automation = json.loads(text)
+        except ValueError as exc:
+            test["backtest_error"] = f"Not valid JSON: {exc}"
+            return await _automation(request, stored, "24h", status=422, test=test)
+        until = datetime.now(UTC).replace(microsecond=0)
+        since = until - timedelta(hours=hours)
+        body = {
+            "automations": [automation],
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+            "against_deployed": True,
+        }
+        status, answer = await _call_backtest(app, token, body)
+        if status != 200:
+            test["backtest_error"] = f"The backtest was refused ({status}): {_reason(answer)}"
+            return await _automation(request, stored, "24h", status=status, test=test)
+        test["backtest"] = {
+            "hours": hours,
+            "since": since,
+            "until": until,
+            "summary": answer["summary"],
+            "firings": answer["firings"],
+            "timeline": compare_layout(answer["firings"], since, until),
+        }
+        return await _automation(request, stored, "24h", test=test)
 
     @router.get("/console/feed")
     async def feed_page(request: Request) -> HTMLResponse:
@@ -331,6 +377,63 @@ def register_console(app: FastAPI, console: Console) -> None:
 
     app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
+
+
+def _test_form(stored: Stored) -> dict[str, Any]:
+    """The page's "test a change" form as it opens: the automation's own JSON, 24 hours."""
+    data = served(stored)
+    for name in ("created", "updated"):
+        data.pop(name, None)  # the server's, not the automation's
+    return {
+        "test_json": json.dumps(data, indent=2),
+        "chosen_hours": 24,
+        "backtest": None,
+        "backtest_error": "",
+    }
+
+
+def _hours(value: str) -> int:
+    try:
+        hours = int(value)
+    except ValueError:
+        return 24
+    return hours if hours in BACKTEST_HOURS else 24
+
+
+async def _call_backtest(
+    app: FastAPI, token: str | None, body: dict[str, Any]
+) -> tuple[int, dict[str, Any]]:
+    """`POST /api/automations/backtest` on this same app, in process, as an API client would.
+
+    Through the route itself (its checks, its 422s, its limits and its count of running
+    backtests), with the bearer token: the console's cookie is not the API's credential.
+    """
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
+        # No client timeout: the route bounds itself (TRIPWIRE_BACKTEST_MAX_SECONDS).
+        response = await client.post(
+            "/api/automations/backtest", json=body, headers=headers, timeout=None
+        )
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = {"exception_message": response.text}
+    return response.status_code, answer if isinstance(answer, dict) else {"detail": answer}
+
+
+def _reason(answer: dict[str, Any]) -> str:
+    """What a refusal says: a 422's errors (Prefect's `exception_detail`), or its message."""
+    detail = answer.get("exception_detail") or answer.get("detail")
+    if isinstance(detail, list):
+        parts = []
+        for error in detail:
+            if isinstance(error, dict):
+                where = ".".join(str(part) for part in error.get("loc", [])[3:])
+                parts.append(f"{where}: {error.get('msg', '')}" if where else str(error.get("msg")))
+        if parts:
+            return "; ".join(parts)
+    return str(answer.get("exception_message") or detail or answer)
 
 
 def _local(target: str) -> str:

@@ -8,11 +8,11 @@ from service.core.records import EventRecord
 from service.core.store import StateStore
 from service.core.times import MINUTE
 
-__all__ = ["MAX_FOLLOWER_DEPTH", "SEEN_EXPIRATION", "EventsClock", "Ordering"]
+__all__ = ["FOLLOWER_WAIT", "MAX_FOLLOWER_DEPTH", "SEEN_EXPIRATION", "EventsClock", "Ordering"]
 
 SEEN_EXPIRATION = 30 * MINUTE
 MAX_FOLLOWER_DEPTH = 20
-_FOLLOWER_WAIT = 15 * MINUTE
+FOLLOWER_WAIT = 15 * MINUTE
 
 
 class EventsClock:
@@ -63,14 +63,14 @@ class Ordering:
         if leader is None or leader == event.id or self.already_seen(leader, now):
             return False
         received = event.received if event.received is not None else now
-        if now - received >= _FOLLOWER_WAIT:
+        if now - received >= FOLLOWER_WAIT:
             return False
         self.store.add_follower(event)
         return True
 
     def lost_followers(self, now: int) -> list[EventRecord]:
         """Followers held 15 minutes or more, released for evaluation on their own."""
-        lost = self.store.followers_received_by(now - _FOLLOWER_WAIT)
+        lost = self.store.followers_received_by(now - FOLLOWER_WAIT)
         for event in lost:
             self.store.remove_follower(event)
         return lost

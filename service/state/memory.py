@@ -262,6 +262,42 @@ class MemoryStateStore:
         else:
             self._metric[trigger_id] = data
 
+    # -- when a tick is next due (service/core/idle.py) ----------------------------------
+    def earliest_bucket_end(self) -> int | None:
+        """The smallest end of any open bucket (a stale heap entry may make it earlier)."""
+        heap = self._ends
+        while heap and not self._live(heap[0]):
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def has_satisfied(self) -> bool:
+        """Some proactive bucket is stored as satisfied (the next tick deletes it)."""
+        return any(self._satisfied.values())
+
+    def earliest_held_at(self) -> int | None:
+        """The earliest first-held time of any key holding events (stale: earlier)."""
+        heap = self._held_first
+        while heap and (heap[0][1], heap[0][2]) not in self._held:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def earliest_follower_received(self) -> int | None:
+        """The earliest `received` among the held followers."""
+        times = [
+            event.received
+            for waiting in self._followers.values()
+            for event in waiting.values()
+            if event.received is not None
+        ]
+        return min(times) if times else None
+
+    def earliest_seen(self) -> int | None:
+        """The earliest time a remembered id was marked (stale: earlier)."""
+        heap, seen = self._seen_by_time, self._seen
+        while heap and seen.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
     # -- lifecycle ---------------------------------------------------------------------------
     def drop_trigger(self, trigger_id: str) -> None:
         for key in list(self._trigger_keys.get(trigger_id, ())):

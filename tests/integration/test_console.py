@@ -14,7 +14,7 @@ import httpx
 import pytest
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.integration.actions_harness import Actions
 from tests.integration.api_harness import Api, run_cli, start_api, wait_worker_ready
@@ -147,6 +147,13 @@ def test_console_shows_live_firings_timeline_explain_dead_letters_and_pauses(
     assert stored["id"] == automation_id
     assert stored["trigger"]["threshold"] == 2
 
+    # Test a change: the threshold tightened to 3, backtested from the page against the
+    # deployed version over the last hour of the topic. run-1's firing would disappear.
+    assert_backtest_of_a_tightened_threshold(browser, origin, automation_id)
+    with api.client() as http:  # nothing was saved
+        assert http.get(f"/automations/{automation_id}").json()["trigger"]["threshold"] == 2
+    browser.get(f"{origin}/console/automations/{automation_id}")  # not the POST's page
+
     # The webhook's failure, with its error, once its outcome is in the history.
     def failures(driver: WebDriver) -> list[Any]:
         driver.refresh()
@@ -206,6 +213,54 @@ def test_console_shows_live_firings_timeline_explain_dead_letters_and_pauses(
         assert ABSOLUTE.findall(text) == [], asset
 
 
+def assert_backtest_of_a_tightened_threshold(
+    browser: WebDriver, origin: str, automation_id: str
+) -> None:
+    """Run the page's backtest with the threshold at 3; see both timelines and the counts."""
+    form = browser.find_element(By.ID, "backtest-json")
+    prefilled = json.loads(form.get_property("value"))
+    assert prefilled["id"] == automation_id
+    assert prefilled["trigger"]["threshold"] == 2
+    tightened = {**prefilled, "trigger": {**prefilled["trigger"], "threshold": 3}}
+    browser.execute_script("arguments[0].value = arguments[1];", form, json.dumps(tightened))
+    Select(browser.find_element(By.ID, "backtest-hours")).select_by_value("1")
+    browser.find_element(By.ID, "backtest-run").click()
+    result = wait_for(
+        browser, lambda d: d.find_elements(By.ID, "backtest-result"), "the backtest's result"
+    )[0]
+    assert browser.current_url.startswith(f"{origin}/console/automations/{automation_id}/")
+    assert not browser.find_elements(By.ID, "backtest-error")
+
+    def count(kind: str) -> str:
+        return str(result.find_element(By.CSS_SELECTOR, f"[data-count={kind}]").text)
+
+    assert (count("only_new"), count("only_deployed"), count("both")) == ("0", "1", "0")
+    # Both versions' rows: the new one empty, the deployed one with run-1's firing.
+    rows = [
+        label.text
+        for label in result.find_elements(By.CSS_SELECTOR, "#backtest-timeline .row-label")
+    ]
+    assert rows == ["new version", "deployed"]
+    marks = result.find_elements(By.CSS_SELECTOR, "#backtest-timeline circle.mark")
+    assert [m.get_attribute("class") for m in marks] == ["mark mark-only_deployed"]
+    deployed_y = result.find_elements(By.CSS_SELECTOR, "#backtest-timeline .row-line")[1]
+    assert marks[0].get_attribute("cy") == deployed_y.get_attribute("y1")
+    title = marks[0].find_element(By.TAG_NAME, "title").get_attribute("textContent") or ""
+    assert "only deployed" in title and "prefect.flow-run.run-1" in title
+    summary = result.find_element(By.ID, "backtest-summary").text
+    read = re.search(r"([\d,]+) events read", summary)
+    assert read is not None and int(read.group(1).replace(",", "")) >= 3, summary
+    assert "Not cut" in summary
+    assert result.find_element(By.ID, "backtest-cut").get_attribute("data-cut") == ""
+    (row,) = result.find_elements(By.CSS_SELECTOR, "#backtest-firings tbody tr")
+    assert "only deployed" in row.text and "prefect.flow-run.run-1" in row.text
+    # The form keeps what was tested and the range chosen; nothing was saved.
+    shown = json.loads(browser.find_element(By.ID, "backtest-json").get_property("value"))
+    assert shown["trigger"]["threshold"] == 3
+    chosen = Select(browser.find_element(By.ID, "backtest-hours")).first_selected_option
+    assert chosen.get_attribute("value") == "1"
+
+
 def test_console_requires_the_token_and_can_be_turned_off(cluster: Cluster) -> None:
     token = uuid.uuid4().hex  # any secret will do
     api = start_api(cluster, token=token)
@@ -219,6 +274,7 @@ def test_console_requires_the_token_and_can_be_turned_off(cluster: Cluster) -> N
         for path in ("/console/", "/console/feed/stream", "/console/automations/x"):
             assert anonymous.get(path).status_code == 401, path
         assert anonymous.post(f"/console/automations/{uuid.uuid4()}/pause").status_code == 401
+        assert anonymous.post(f"/console/automations/{uuid.uuid4()}/backtest").status_code == 401
         # The sign-in page and its assets are open; they show nothing of the service.
         assert anonymous.get("/console/login", headers=page).status_code == 200
         assert anonymous.get("/console/static/console.css").status_code == 200
@@ -244,6 +300,11 @@ def test_console_requires_the_token_and_can_be_turned_off(cluster: Cluster) -> N
         away = anonymous.post("/console/login", data={"token": token, "next": "//evil.example/"})
         assert away.headers["location"] == "/console/"
 
+    bearer_header = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=origin, timeout=30, headers=bearer_header) as bearer:
+        created = bearer.post("/api/automations/", json=failures_per_run("guarded", 2, 60))
+        assert created.status_code == 201, created.text
+        guarded = created.json()
     with httpx.Client(
         base_url=origin, timeout=30, cookies={"tripwire_console": cookie}
     ) as browser_like:
@@ -253,11 +314,32 @@ def test_console_requires_the_token_and_can_be_turned_off(cluster: Cluster) -> N
         assert "Sign out" in listed.text
         # The cookie opens the console, not the API: API clients send the bearer token.
         assert browser_like.get("/api/dead-letters").status_code == 401
+        # The page's backtest calls the API route with the token, not the cookie.
+        tested = browser_like.post(
+            f"/console/automations/{guarded['id']}/backtest",
+            data={"automation": json.dumps(guarded), "hours": "1"},
+            headers={"Origin": origin},
+        )
+        assert tested.status_code == 200, tested.text
+        assert 'id="backtest-result"' in tested.text
+        # What the API refuses is shown on the page, the field named.
+        for text, says in (("{not json", "Not valid JSON"), ('{"name": "x"}', "trigger")):
+            refused = browser_like.post(
+                f"/console/automations/{guarded['id']}/backtest",
+                data={"automation": text, "hours": "1"},
+                headers={"Origin": origin},
+            )
+            assert refused.status_code == 422
+            assert 'id="backtest-error"' in refused.text and says in refused.text
+        forged_test = browser_like.post(
+            f"/console/automations/{guarded['id']}/backtest",
+            data={"automation": json.dumps(guarded), "hours": "1"},
+            headers={"Origin": "http://evil.example"},
+        )
+        assert forged_test.status_code == 403
     with httpx.Client(base_url=origin, timeout=30, cookies={"tripwire_console": "forged"}) as bad:
         assert bad.get("/console/").status_code == 401
-    with httpx.Client(
-        base_url=origin, timeout=30, headers={"Authorization": f"Bearer {token}"}
-    ) as bearer:
+    with httpx.Client(base_url=origin, timeout=30, headers=bearer_header) as bearer:
         assert bearer.get("/console/dead-letters").status_code == 200
         assert bearer.get("/api/dead-letters").status_code == 200
 

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from service.backtest import PartitionRead, diff_firings, missing_history, versions_of
+from service.backtest import (
+    PartitionRead,
+    Summary,
+    diff_firings,
+    missing_history,
+    run_backtest,
+    versions_of,
+)
 from service.core.merge import merge_by_event_time
+from service.core.records import EventRecord
 from service.core.times import SECOND, us_to_iso
 from service.errors import ConfigError
 from service.models.automations import Automation
+from service.models.events import parse_event
 from tests.integration.harness import failures_per_run
 
 
@@ -143,3 +153,124 @@ def test_an_ambiguous_name_or_a_deployed_automation_claimed_twice_is_refused() -
     one = _automation("b", uuid.uuid4())
     with pytest.raises(ConfigError, match="both versions of the deployed automation"):
         versions_of([_automation("b"), _automation("x", one.id)], [one])
+
+
+# -- idle ticks: skipped exactly ----------------------------------------------------------
+
+
+def _trigger(**fields: Any) -> dict[str, Any]:
+    return {"type": "event", "match": {"prefect.resource.id": "prefect.flow-run.*"}, **fields}
+
+
+def _gap_automations() -> list[Automation]:
+    """Reactive with for_each (buckets, sweeps), proactive global and per key (held
+    events), a compound of a reactive and a proactive child: every kind of tick work."""
+    raw = [
+        _trigger(
+            posture="Reactive",
+            expect=["x.failed"],
+            for_each=["prefect.resource.id"],
+            threshold=2,
+            within=60,
+        ),
+        _trigger(posture="Proactive", expect=["x.heartbeat"], threshold=1, within=600),
+        _trigger(
+            posture="Proactive",
+            after=["x.started"],
+            expect=["x.completed", "x.started"],
+            for_each=["prefect.resource.id"],
+            threshold=1,
+            within=300,
+        ),
+        {
+            "type": "compound",
+            "require": "all",
+            "within": 3600,
+            "triggers": [
+                _trigger(posture="Reactive", expect=["x.failed"], threshold=3, within=120),
+                _trigger(posture="Proactive", expect=["x.completed"], threshold=1, within=900),
+            ],
+        },
+    ]
+    return [
+        Automation.model_validate(
+            {"name": f"gap-{i}", "trigger": trigger, "actions": [{"type": "do-nothing"}]}
+        ).with_ids()
+        for i, trigger in enumerate(raw)
+    ]
+
+
+def _gap_events() -> list[EventRecord]:
+    """Bursts a few seconds apart separated by gaps of 40 min to 9 h, with held followers
+    (one whose leader comes, one whose leader never does) and a late event."""
+    rng = random.Random(23)  # noqa: S311  # a repeatable workload
+    moment = 1_767_225_600 * SECOND  # 2026-01-01T00:00:00Z
+    names = ["x.failed", "x.started", "x.completed", "x.heartbeat", "x.other"]
+    out: list[EventRecord] = []
+    number = 0
+
+    def event(name: str, run: int, at: int, **extra: Any) -> EventRecord:
+        nonlocal number
+        number += 1
+        data = {
+            "id": str(uuid.UUID(int=number)),
+            "occurred": us_to_iso(at),
+            "event": name,
+            "resource": {"prefect.resource.id": f"prefect.flow-run.r{run}"},
+            **extra,
+        }
+        return EventRecord(parse_event(data))
+
+    for burst in range(12):
+        for _ in range(rng.randrange(5, 30)):
+            moment += rng.randrange(1, 20) * SECOND
+            out.append(event(rng.choice(names), rng.randrange(4), moment))
+        if burst % 4 == 1:
+            never = str(uuid.UUID(int=10**9 + burst))  # a leader that never comes
+            out.append(event("x.failed", 0, moment, follows=never))
+            leader = str(uuid.UUID(int=number + 2))  # the next event's id
+            out.append(event("x.failed", 1, moment + SECOND, follows=leader))
+            out.append(event("x.started", 1, moment + 2 * SECOND))
+        if burst % 5 == 2:
+            out.append(event("x.failed", 2, moment - 90 * SECOND))  # late
+        moment += rng.choice([40, 95, 240, 540]) * 60 * SECOND
+    return out
+
+
+def test_skipping_idle_ticks_fires_exactly_what_ticking_every_interval_fires() -> None:
+    new = _gap_automations()
+    # The deployed versions: the reactive one with a lower threshold, so both engines'
+    # states bound the skipping together.
+    old = [a.model_copy() for a in new]
+    old[0] = Automation.model_validate(
+        {
+            **new[0].model_dump(mode="json"),
+            "trigger": {**new[0].model_dump(mode="json")["trigger"], "threshold": 1},
+        }
+    ).with_ids()
+    events = _gap_events()
+    runs = {}
+    for skip in (False, True):
+        summary = Summary("test", until=events[-1].occurred + 3 * 3600 * SECOND)
+        result = run_backtest(
+            new,
+            old,
+            iter(events),
+            summary,
+            tick_interval=5,
+            skip_idle=skip,
+            pairs={str(o.id): str(n.id) for n, o in zip(new, old, strict=True)},
+        )
+        runs[skip] = (result.firings, summary)
+    every, skipping = runs[False][0], runs[True][0]
+    assert skipping == every  # firing by firing: ids, times, buckets, children
+    ticked, skipped = runs[False][1], runs[True][1]
+    assert ticked.ticks_skipped == 0
+    assert skipped.ticks + skipped.ticks_skipped == ticked.ticks
+    assert skipped.ticks_skipped > 20 * skipped.ticks  # the gaps were left out
+    # Every kind of firing is there: per key, global proactive, tick-fired, compound.
+    fired_by = {line["automation"] for line in every}
+    assert fired_by == {"gap-0", "gap-1", "gap-2", "gap-3"}
+    assert any(line["triggering_event"] is None for line in every)  # a global deadline
+    assert any(line.get("child_firings") for line in every)
+    assert {"both", "only_deployed"} <= {line["diff"] for line in every}

@@ -14,7 +14,7 @@ from service.api.dead_letters import PREVIEW_CHARS, DeadLetters, dead_letter
 from service.api.live import LiveFeed
 from service.console.auth import session_value
 from service.console.summary import feed_item, trigger_summary
-from service.console.timeline import layout
+from service.console.timeline import compare_layout, layout
 from service.messaging.records import dead_letter_headers
 from service.models.automations import parse_automation
 
@@ -149,6 +149,49 @@ def test_timeline_places_marks_by_time_and_row_and_counts_them() -> None:
     ]
     week = layout([], NOW - timedelta(days=7), NOW)
     assert week.ticks[0][1] == "Dec 27 00:00" and len(week.ticks) == 7
+
+
+def _firing(diff: str, at: datetime, **extra: Any) -> dict[str, Any]:
+    return {
+        "diff": diff,
+        "fired_at": at.isoformat().replace("+00:00", "Z"),
+        "state": "Triggered",
+        "path": "trigger",
+        "bucket": {"prefect.resource.id": "prefect.flow-run.r1"},
+        "triggering_event": "e1",
+        **extra,
+    }
+
+
+def test_a_backtest_timeline_has_a_row_per_version_and_draws_shared_firings_on_both() -> None:
+    since, until = NOW - timedelta(hours=6), NOW
+    firings = [
+        _firing("only_new", since),
+        _firing("only_deployed", since + timedelta(hours=3), path="trigger.triggers[1]"),
+        # Both fire it; the deployed version an hour earlier.
+        _firing(
+            "both",
+            until,
+            deployed={"id": "d", "fired_at": (until - timedelta(hours=1)).isoformat()},
+        ),
+        _firing("only_new", until + timedelta(seconds=1)),  # out of range
+    ]
+    plot = compare_layout(firings, since, until)
+    rows = {kind: y for kind, _, y in plot.rows}
+    assert [label for _, label, _ in plot.rows] == ["new version", "deployed"]
+    assert plot.counts == {"new": 2, "deployed": 2}
+    placed = [(m.kind, m.y, m.x) for m in plot.marks]
+    middle = plot.left + (plot.right - plot.left) / 2
+    assert placed == [
+        ("only_new", rows["new"], plot.left),
+        ("only_deployed", rows["deployed"], middle),
+        ("both", rows["new"], plot.right),
+        ("both", rows["deployed"], round(plot.left + (plot.right - plot.left) * 5 / 6, 1)),
+    ]
+    assert plot.marks[1].title == (
+        "2026-01-02 09:00:00 UTC: Triggered (only deployed) trigger.triggers[1], "
+        "prefect.resource.id=prefect.flow-run.r1, event e1"
+    )
 
 
 def test_trigger_summaries_say_what_each_kind_waits_for() -> None:
