@@ -42,7 +42,8 @@ moved to the present with the spacing compressed `--time-compression` times.
   sending the firing. Two runs:
   pings alone at 200/s (the idle pipeline), and a total of half the paused one-worker
   rate made of the workload's own events (the mix that set the maximum) with pings at
-  100/s among them (`--latency-rates` sets the totals). A ping
+  100/s among them (`--latency-rates` sets the totals), each sent with `occurred` set
+  to its send time, as a live stream has it. A ping
   costs several workload events (each fires: a match, a firing, a state event routed
   again), so half the maximum in pings alone would load the worker past its maximum.
 * Proactive lateness: on the same worker, `lateness_count` start events (200 over
@@ -857,6 +858,20 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
+def live(value: bytes) -> bytes:
+    """A load event as a live stream sends it: `occurred` is now.
+
+    Stamped in advance, a round's events end when it was stamped and reach minutes back,
+    so produced at a rate they would be minutes late: the evaluate stage, which applies
+    matches in event-time order, would hold the pings (stamped now) until the load's
+    time caught up with them.
+    """
+    doc = orjson.loads(value)
+    doc["occurred"] = _iso(datetime.now(UTC))
+    doc.pop("received", None)
+    return orjson.dumps(doc)
+
+
 async def latency(
     world: World, rate: float, seconds: float, load: Iterator[tuple[bytes, bytes]]
 ) -> Latency:
@@ -917,6 +932,7 @@ async def latency(
                 number += 1
             while loaded < int(elapsed * load_rate):
                 key, value = next(load)
+                value = live(value)
                 pending.append(await producer.send(s.topic_events, value, key=key))
                 loaded += 1
                 loaded_measured += first_measured is not None

@@ -35,8 +35,8 @@ async def route_batch(
 
     The seen ids and held followers the batch changed are written once its matches and
     dead letters are acknowledged: written earlier, a crash would drop the redelivered
-    events as seen although their matches were never sent. Then the partitions' clocks
-    take in what the batch read (`RouteProgress`).
+    events as seen although their matches were never sent. The partitions' clocks take
+    in what the batch read (`RouteProgress`), and their marks go out with the matches.
     """
     await runtime.automations_loaded.wait()
     started = time.perf_counter()
@@ -89,7 +89,6 @@ async def route_batch(
             routed += with_positions(matches, partition, message.offset)
         sent_to, sends = await send_matches(runtime, routed)
         pending += sends
-        await settle(runtime, [], pending, table, touched)
         wall = runtime.now()
         late = 0
         for partition, (earliest, latest, next_offset, late_events) in read.items():
@@ -97,12 +96,15 @@ async def route_batch(
             progress.read(partition, next_offset, span, wall)
             late += late_events
         # The matches just sent wait in evaluate until every source is known to be read
-        # past them: say so now, not at the next progress tick. Not awaited: a lost
-        # report only delays them until the next one, and it follows the matches it
-        # speaks for on each partition since one producer sends both.
+        # past them: say so with them, in the same produce, not at the next progress
+        # tick or after the acks. One producer sends both, so on each partition the
+        # report follows the matches it speaks for. Not awaited: a lost report only
+        # delays them until the next one; if the batch fails, its matches come again
+        # behind the report and are late (applied at once), never lost.
         marks = progress.refresh(table.active_partitions())
         for report in await send_progress(runtime, marks, sorted(sent_to)):
             asyncio.ensure_future(report).add_done_callback(_report_sent)
+        await settle(runtime, [], pending, table, touched)
     # Once per batch, not per record: the hot path stays free of metric calls.
     if late:
         LATE_EVENTS.inc(late)
