@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 
-from service.messaging.broker import free_port
+from service.messaging.broker import free_port, tansu_command, wait_ready
+from tests.integration.harness import Cluster, kill_group, spawn
 
 _PRODUCE = 0  # Kafka's api key of a Produce request
 _FETCH = 1  # and of a Fetch request
@@ -88,3 +92,23 @@ class FaultProxy:
             task.cancel()
         for stream in (writer, up_writer):
             stream.close()
+
+
+@contextlib.contextmanager
+def proxied_cluster(root: Path) -> Iterator[tuple[Cluster, FaultProxy]]:
+    """A broker of its own, every client's traffic through a proxy it advertises."""
+    broker_port = free_port()
+    proxy = FaultProxy(broker_port)
+    proxy.start()
+    command = tansu_command("127.0.0.1", broker_port, advertised=f"127.0.0.1:{proxy.port}")
+    with (root / "tansu.log").open("ab") as log:
+        broker = spawn(command, stdout=log, stderr=subprocess.STDOUT)
+    world = Cluster(f"127.0.0.1:{proxy.port}", root)
+    try:
+        asyncio.run(wait_ready(world.bootstrap))
+        world.create_topics()
+        yield world, proxy
+    finally:
+        world.stop_all()
+        kill_group(broker)
+        proxy.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -14,17 +13,14 @@ import httpx
 import orjson
 import pytest
 
-from service.messaging.broker import free_port, tansu_command, wait_ready
 from tests.integration.api_harness import Api, start_api
-from tests.integration.fault_proxy import FaultProxy
+from tests.integration.fault_proxy import FaultProxy, proxied_cluster
 from tests.integration.harness import (
     TRIPWIRE,
     Cluster,
     failures_per_run,
     flow_run_event,
-    kill_group,
     scrape,
-    spawn,
     stuck_runs,
     until,
 )
@@ -266,21 +262,8 @@ def test_the_api_route_answers_what_the_cli_prints_and_refuses_as_create_does(
 @pytest.fixture
 def held(tmp_path: Path) -> Iterator[tuple[Cluster, FaultProxy]]:
     """A broker of its own behind a proxy that can hold the events topic's fetches."""
-    broker_port = free_port()
-    proxy = FaultProxy(broker_port)
-    proxy.start()
-    command = tansu_command("127.0.0.1", broker_port, advertised=f"127.0.0.1:{proxy.port}")
-    with (tmp_path / "tansu.log").open("ab") as log:
-        broker = spawn(command, stdout=log, stderr=subprocess.STDOUT)
-    world = Cluster(f"127.0.0.1:{proxy.port}", tmp_path)
-    try:
-        asyncio.run(wait_ready(world.bootstrap))
-        world.create_topics()
-        yield world, proxy
-    finally:
-        world.stop_all()
-        kill_group(broker)
-        proxy.stop()
+    with proxied_cluster(tmp_path) as world:
+        yield world
 
 
 def test_other_routes_answer_while_a_backtest_runs(held: tuple[Cluster, FaultProxy]) -> None:

@@ -13,8 +13,6 @@ can be written, the worker dead-letters the record and evaluates every event aft
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,19 +25,16 @@ import orjson
 import pytest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-from service.messaging.broker import free_port, tansu_command, wait_ready
 from service.messaging.records import DEAD_LETTER_CUT_BYTES, dead_letter_headers
 from service.models.automations import parse_automations
 from tests.integration.api_harness import wait_worker_ready
-from tests.integration.fault_proxy import FaultProxy
+from tests.integration.fault_proxy import FaultProxy, proxied_cluster
 from tests.integration.harness import (
     Cluster,
     Samples,
     Worker,
     failures_per_run,
-    kill_group,
     scrape,
-    spawn,
 )
 
 KEY = b"poison"  # one key: one partition, one order
@@ -187,21 +182,8 @@ def _readyz(worker: Worker) -> dict[str, Any]:
 @pytest.fixture
 def proxied(tmp_path: Path) -> Iterator[tuple[Cluster, FaultProxy]]:
     """A broker of its own, every client's traffic through a proxy that can refuse writes."""
-    broker_port = free_port()
-    proxy = FaultProxy(broker_port)
-    proxy.start()
-    command = tansu_command("127.0.0.1", broker_port, advertised=f"127.0.0.1:{proxy.port}")
-    with (tmp_path / "tansu.log").open("ab") as log:
-        broker = spawn(command, stdout=log, stderr=subprocess.STDOUT)
-    world = Cluster(f"127.0.0.1:{proxy.port}", tmp_path)
-    try:
-        asyncio.run(wait_ready(world.bootstrap))
-        world.create_topics()
-        yield world, proxy
-    finally:
-        world.stop_all()
-        kill_group(broker)
-        proxy.stop()
+    with proxied_cluster(tmp_path) as world:
+        yield world
 
 
 def test_a_dead_letter_topic_that_cannot_be_written_stalls_its_partition_uncommitted(
