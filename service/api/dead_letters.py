@@ -11,10 +11,10 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from aiokafka.structs import TopicPartition
 
 from service.config import Settings
 from service.messaging.compat import fetch_highwaters
+from service.messaging.topics import assign_every_partition
 
 __all__ = ["DeadLetterFeed", "DeadLetters", "dead_letter"]
 
@@ -140,15 +140,7 @@ class DeadLetterFeed:
         )
         await consumer.start()
         try:
-            tps: list[TopicPartition] = []
-            while not tps:
-                for topic in kinds:
-                    for partition in sorted(consumer.partitions_for_topic(topic) or ()):
-                        tps.append(TopicPartition(topic, partition))
-                if not tps:
-                    await asyncio.sleep(1.0)
-                    await consumer.topics()  # refreshes the metadata
-            consumer.assign(tps)
+            tps = await assign_every_partition(consumer, kinds)
             # Not end_offsets(): the embedded broker under-reports it (messaging/compat.py).
             ends = await fetch_highwaters(consumer, tps)
             starts = await consumer.beginning_offsets(tps)

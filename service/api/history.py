@@ -14,7 +14,6 @@ from typing import Any, cast
 import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from aiokafka.structs import TopicPartition
 from rocksdict import Options, Rdict, ReadOptions, WriteBatch
 
 from service.actions.outcome_events import ACTION_EVENT_PREFIX
@@ -22,6 +21,7 @@ from service.api.event_filter import EventFilter, EventOrder, automation_ids, in
 from service.config import Settings
 from service.errors import StateStoreError
 from service.logs import notice
+from service.messaging.topics import assign_every_partition
 
 __all__ = ["History", "HistoryFeed", "StoredEvent"]
 
@@ -337,15 +337,7 @@ class HistoryFeed:
         )
         await consumer.start()
         try:
-            tps: list[TopicPartition] = []
-            while not tps:
-                for topic in topics:
-                    for partition in sorted(consumer.partitions_for_topic(topic) or ()):
-                        tps.append(TopicPartition(topic, partition))
-                if not tps:
-                    await asyncio.sleep(1.0)
-                    await consumer.topics()  # refreshes the metadata
-            consumer.assign(tps)
+            tps = await assign_every_partition(consumer, topics)
             stored = self.history.positions()
             resumed = sum((tp.topic, tp.partition) in stored for tp in tps)
             notice(

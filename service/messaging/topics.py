@@ -1,16 +1,20 @@
-"""Create Tripwire's topics with the configured partition count if they are missing."""
+"""Tripwire's topics: create them with the configured partition count, find and assign them."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Iterable
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.structs import TopicPartition
 
 from service.config import Settings
 from service.errors import ConfigError
 
-__all__ = ["ensure_topics", "topic_names", "topic_partitions"]
+__all__ = ["assign_every_partition", "ensure_topics", "topic_names", "topic_partitions"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,3 +83,21 @@ async def topic_partitions(settings: Settings, topic: str, hint: str) -> list[in
     finally:
         await admin.close()
     return sorted(int(p["partition"]) for p in described[0]["partitions"])
+
+
+async def assign_every_partition(consumer: Any, topics: Iterable[str]) -> list[TopicPartition]:
+    """Assign every partition of the topics to a started consumer, once they all exist.
+
+    Waits (re-reading the metadata every second) while none of them has partitions yet:
+    a reader that starts before the worker created its topics.
+    """
+    tps: list[TopicPartition] = []
+    while not tps:
+        for topic in topics:
+            for partition in sorted(consumer.partitions_for_topic(topic) or ()):
+                tps.append(TopicPartition(topic, partition))
+        if not tps:
+            await asyncio.sleep(1.0)
+            await consumer.topics()  # refreshes the metadata
+    consumer.assign(tps)
+    return tps
