@@ -77,7 +77,9 @@ async def evaluate_batch(
                     pending.append(await runtime.dead_letter(message, reason, "bad_match"))
                     continue
                 for match in matches:
-                    occurred = match.event.occurred
+                    # An event from the future counts as the time route read it, as the
+                    # watermarks take it: it must not hold its partition's queue back.
+                    occurred = min(match.event.occurred, match.wall)
                     if match.source is None:
                         # A lost follower, released by route's tick: late by 15 minutes.
                         _apply(runtime, table, partition, match, fired, touched)
@@ -90,7 +92,7 @@ async def evaluate_batch(
             limit = runtime.settings.max_held_matches
             released = [
                 [
-                    (match.event.occurred, partition, match)
+                    (min(match.event.occurred, match.wall), partition, match)
                     for match in hold.release(runtime.watermarks_of(partition).order(), limit)
                 ]
                 for partition, hold in held.items()

@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaProducer
 
 from service.models.automations import parse_automations
 from tests.integration.api_harness import wait_worker_ready
-from tests.integration.harness import Cluster, Worker
+from tests.integration.harness import Cluster, Worker, scrape, until
 
 WITHIN = 10
 TICK = 1.0
@@ -149,6 +149,24 @@ def _backlog(runs: int, span: float) -> list[tuple[bytes, bytes]]:
     return records
 
 
+BACKLOG_RUNS = 15_000  # 30,000 events of the last two minutes, produced at once
+BACKLOG_SPAN = 120.0
+
+
+def _drained(worker: Worker, topic: str) -> None:
+    """Wait until the worker has committed every record of the events topic."""
+
+    def lags() -> bool:
+        lag = [
+            value
+            for (name, labels), value in scrape(worker.web_port).items()
+            if name == "tripwire_consumer_lag" and dict(labels).get("topic") == topic
+        ]
+        return bool(lag) and sum(lag) == 0
+
+    until(lags, timeout=180, what=f"{topic} drained")
+
+
 def _stuck_firings(cluster: Cluster) -> list[dict[str, Any]]:
     firings = cluster.firings(lambda recs: False, timeout=3)
     return [f for f in firings if f["automation_name"] == "stuck-run"]
@@ -160,10 +178,15 @@ def test_no_absence_alert_across_stops_pauses_backlogs_and_a_handover(cluster: C
     env = {"TRIPWIRE_DISORDER_ALLOWANCE": str(ALLOWANCE)}
     worker = cluster.start_worker("w1", env)
     wait_worker_ready(worker)
-    live = LiveStream(cluster.bootstrap, cluster.settings.topic_events)
+    events = cluster.settings.topic_events
+    steps: list[str] = ["backlog into an idle worker"]
+    cluster.produce(_backlog(BACKLOG_RUNS, span=BACKLOG_SPAN))
+    _drained(worker, events)
+    time.sleep(WITHIN + ALLOWANCE + 3 * TICK)  # every backlog deadline has passed
+    assert _stuck_firings(cluster) == [], steps
+    live = LiveStream(cluster.bootstrap, events)
     live.start()
     time.sleep(SETTLE)
-    steps: list[str] = []
 
     def restart(stopped: Worker, sig: signal.Signals) -> Worker:
         stopped.stop(sig)
@@ -185,8 +208,9 @@ def test_no_absence_alert_across_stops_pauses_backlogs_and_a_handover(cluster: C
     time.sleep(SETTLE)
     assert _stuck_firings(cluster) == [], steps
 
-    cluster.produce(_backlog(2_000, span=4 * WITHIN))
+    cluster.produce(_backlog(BACKLOG_RUNS, span=BACKLOG_SPAN))
     steps.append("backlog into a live stream")
+    _drained(worker, events)
     time.sleep(SETTLE)
     assert _stuck_firings(cluster) == [], steps
 
@@ -208,7 +232,7 @@ def test_no_absence_alert_across_stops_pauses_backlogs_and_a_handover(cluster: C
     fired_at = datetime.fromisoformat(lost[0]["fired_at"])
     late = (fired_at - datetime.fromisoformat(lost[0]["window"]["end"])).total_seconds()
     print(
-        f"\nRELIABILITY stream time: {live.runs} live runs, 2,000 backlog runs, "
+        f"\nRELIABILITY stream time: {live.runs} live runs, 2 x {BACKLOG_RUNS:,} backlog runs, "
         f"steps {steps}: 0 stuck-run firings; heartbeat fired {late:.1f} s after its deadline"
     )
     # Judged by the watermark: the allowance after its window's end, then within a tick
