@@ -182,8 +182,7 @@ def test_no_absence_alert_across_stops_pauses_backlogs_and_a_handover(cluster: C
     steps: list[str] = ["backlog into an idle worker"]
     cluster.produce(_backlog(BACKLOG_RUNS, span=BACKLOG_SPAN))
     _drained(worker, events)
-    time.sleep(WITHIN + ALLOWANCE + 3 * TICK)  # every backlog deadline has passed
-    assert _stuck_firings(cluster) == [], steps
+    # Its deadlines pass during the next step; a firing would show at that step's check.
     live = LiveStream(cluster.bootstrap, events)
     live.start()
     time.sleep(SETTLE)
@@ -202,7 +201,7 @@ def test_no_absence_alert_across_stops_pauses_backlogs_and_a_handover(cluster: C
         assert _stuck_firings(cluster) == [], steps
 
     worker.process.send_signal(signal.SIGSTOP)
-    time.sleep(PAUSE)
+    time.sleep(2 * WITHIN)  # two windows, as the 60 s pause of a 30 s window
     worker.process.send_signal(signal.SIGCONT)
     steps.append("SIGSTOP")
     time.sleep(SETTLE)
