@@ -153,8 +153,12 @@ BACKLOG_RUNS = 15_000  # 30,000 events of the last two minutes, produced at once
 BACKLOG_SPAN = 120.0
 
 
-def _drained(worker: Worker, topic: str) -> None:
-    """Wait until the worker has committed every record of the events topic."""
+def _drained(worker: Worker, topic: str, slack: int = 0) -> None:
+    """Wait until the worker's committed lag on the events topic is at most `slack`.
+
+    With a live stream running the lag is never 0 for long (commits follow every few
+    seconds), so a backlog counts as read once the lag is down to the live stream's.
+    """
 
     def lags() -> bool:
         lag = [
@@ -162,7 +166,7 @@ def _drained(worker: Worker, topic: str) -> None:
             for (name, labels), value in scrape(worker.web_port).items()
             if name == "tripwire_consumer_lag" and dict(labels).get("topic") == topic
         ]
-        return bool(lag) and sum(lag) == 0
+        return bool(lag) and sum(lag) <= slack
 
     until(lags, timeout=180, what=f"{topic} drained")
 
@@ -209,7 +213,7 @@ def test_no_absence_alert_across_stops_pauses_backlogs_and_a_handover(cluster: C
 
     cluster.produce(_backlog(BACKLOG_RUNS, span=BACKLOG_SPAN))
     steps.append("backlog into a live stream")
-    _drained(worker, events)
+    _drained(worker, events, slack=500)
     time.sleep(SETTLE)
     assert _stuck_firings(cluster) == [], steps
 
