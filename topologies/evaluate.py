@@ -77,9 +77,7 @@ async def evaluate_batch(
                     pending.append(await runtime.dead_letter(message, reason, "bad_match"))
                     continue
                 for match in matches:
-                    # An event from the future counts as the time route read it, as the
-                    # watermarks take it: it must not hold its partition's queue back.
-                    occurred = min(match.event.occurred, match.wall)
+                    occurred = _order_time(match)
                     if match.source is None:
                         # A lost follower, released by route's tick: late by 15 minutes.
                         _apply(runtime, table, partition, match, fired, touched)
@@ -92,7 +90,7 @@ async def evaluate_batch(
             limit = runtime.settings.max_held_matches
             released = [
                 [
-                    (min(match.event.occurred, match.wall), partition, match)
+                    (_order_time(match), partition, match)
                     for match in hold.release(runtime.watermarks_of(partition).order(), limit)
                 ]
                 for partition, hold in held.items()
@@ -119,6 +117,12 @@ async def evaluate_batch(
     HELD_MATCHES.set(sum(len(hold) for hold in runtime.holds.values()))
     _BATCH.observe(len(events))
     _SECONDS.observe(time.perf_counter() - started)
+
+
+def _order_time(match: RoutedMatch) -> int:
+    # An event from the future counts as the time route read it, as the watermarks take
+    # it: it must not hold its partition's queue back.
+    return min(match.event.occurred, match.wall)
 
 
 def _event_time(item: tuple[int, int, RoutedMatch]) -> tuple[int, int]:
